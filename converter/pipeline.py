@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +27,7 @@ from .passes.manager import PassManager, PassStats
 from .quantize.calibrate import CalibrationStats, calibrate
 from .quantize.dataset import load_dataset, specs_for
 from .quantize.plan import plan
-from .quantize.quantizer import QuantizeResult, quantize_graph
+from .quantize.quantizer import QuantizeResult, bias_correction_inputs, quantize_graph
 from .quantize.weights_only import WeightOnlyResult, dynamic_range, float16
 
 
@@ -122,20 +122,22 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     check_supported(graph)
     qres = cal = weights = trace = None
     if config.inference_type is not InferenceType.FLOAT:
+        opts, plan_notes = plan(config, graph)
+        notes.extend(plan_notes)
         if config.representative_dataset is not None:
             with _phase(seconds, "calibrate", progress):
                 sig_names = graph.signature.input_names if graph.signature else ()
                 data = load_dataset(config.representative_dataset, specs_for(graph.inputs, sig_names),
                                     config.input_stats, config.num_calibration_samples)
                 cal = calibrate(graph, data, config.calibration_method,
-                                progress.advance if progress is not None else None)
+                                progress.advance if progress is not None else None,
+                                means_for=() if opts.weights_per_channel else bias_correction_inputs(graph))
+                opts = replace(opts, activation_means=cal.channel_means)
             check_calibrated_ranges(graph, config)
             if config.debug_layers:
                 with _phase(seconds, "debug_layers", progress):
                     trace = trace_float(graph, [arr[:config.debug_samples] for arr in data.arrays])
         with _phase(seconds, "quantize", progress):
-            opts, plan_notes = plan(config, graph, cal.channel_means if cal is not None else None)
-            notes.extend(plan_notes)
             qres = quantize_graph(graph, opts)
     elif config.post_training_quantize:
         with _phase(seconds, "quantize", progress):

@@ -69,7 +69,8 @@ def import_graph_def(
             f"{len(input_shapes)} input shapes given for {len(in_keys)} input array(s) ({', '.join(inputs)}); "
             "give one shape per input, separated by ':'"
         )
-    work = _with_fixed_inputs(graph_def, nodes, in_keys, shapes, notes)
+    labels = list(signature.input_names) if signature and len(signature.input_names) == len(in_keys) else None
+    work = _with_fixed_inputs(graph_def, nodes, in_keys, shapes, notes, labels)
     needed = _needed_nodes(work, {_node_of(k) for k in out_keys}, {_node_of(k) for k in in_keys})
     order = _topological(work, needed)
     wnodes = {n.name: n for n in work.node}
@@ -189,13 +190,15 @@ def _check_names(nodes: dict[str, Any], keys: list[str], kind: str, candidates: 
 
 # ---- subgraph selection
 def _with_fixed_inputs(
-    gd: Any, nodes: dict[str, Any], in_keys: list[str], shapes: list[tuple[int, ...] | None], notes: list[str]  # noqa: ANN401
+    gd: Any, nodes: dict[str, Any], in_keys: list[str], shapes: list[tuple[int, ...] | None], notes: list[str],  # noqa: ANN401
+    labels: list[str] | None = None,
 ) -> Any:  # noqa: ANN401
-    """A copy of the graph in which every input array is a Placeholder with a fully static shape."""
+    """A copy of the graph in which every input array is a Placeholder with a fully static shape. Messages name an
+    input by ``labels`` (the signature's names) when given, else by its node."""
     tf = tensorflow()
     work = copy.deepcopy(gd)
     by_name = {n.name: n for n in work.node}
-    for key, shape in zip(in_keys, shapes, strict=True):
+    for i, (key, shape) in enumerate(zip(in_keys, shapes, strict=True)):
         name, idx = parse_input_key(key)
         nd = by_name[name]
         if nd.op in _PLACEHOLDERS:
@@ -210,7 +213,7 @@ def _with_fixed_inputs(
                 raise ArrayNameError(f"input array {key}: only output 0 of a non-Placeholder node can be an input")
             dtype_enum = _output_dtype_enum(nd)
             declared = None
-        final = _resolve_shape(name, declared, shape, notes)
+        final = _resolve_shape(labels[i] if labels else name, declared, shape, notes)
         nd.Clear()
         nd.name = name
         nd.op = "Placeholder"

@@ -1,30 +1,20 @@
-"""Loading a TF2 SavedModel signature and freezing its variables with TensorFlow's own tools."""
+"""Loading a SavedModel signature as a frozen GraphDef: straight from the files when possible, else with
+TensorFlow's own loader and freezer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import ArrayNameError, InputError
 from ..tf_runtime import tensorflow
+from .saved_model_reader import SignatureGraph, first_line, load_error, read_signature
 
 
-@dataclass(frozen=True)
-class FrozenSignature:
-    """A frozen GraphDef plus the TF tensor names behind each signature input and output."""
-
-    graph_def: Any
-    input_tensors: tuple[str, ...]
-    input_names: tuple[str, ...]
-    output_tensors: tuple[str, ...]
-    output_names: tuple[str, ...]
-
-
-def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> FrozenSignature:
+def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> SignatureGraph:
     """Load ``signature_key`` of the SavedModel at ``path`` and freeze it.
 
-    The loader is TensorFlow's; nothing of the model's Python code runs beyond what ``tf.saved_model.load`` does.
+    TF2 SavedModels are read from their files (``saved_model_reader``); the rest go through TensorFlow's loader
+    (``tf.saved_model.load``) and freezer. Nothing of the model's Python code runs either way.
     """
     if not path.exists():
         raise InputError(f"SavedModel directory {path} does not exist; check --saved_model_dir")
@@ -35,15 +25,15 @@ def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> F
             f"{path} is not a SavedModel (no saved_model.pb inside); pass the directory tf.saved_model.save wrote"
         )
     tf = tensorflow()
+    direct = read_signature(path, tags, signature_key)
+    if direct is not None:
+        return direct
     from tensorflow.python.framework import convert_to_constants  # noqa: PLC0415
 
     try:
         loaded = tf.saved_model.load(str(path), tags=list(tags))
     except Exception as e:  # noqa: BLE001 - TF's loader fails on a corrupt model in many ways; each is an InputError
-        first = _first_line(e)
-        hint = ("check --saved_model_tag_set" if "tag" in first.lower() or "metagraph" in first.lower()
-                else "the SavedModel is incomplete or corrupt; export it again with tf.saved_model.save")
-        raise InputError(f"cannot load SavedModel {path} with tags {','.join(tags)}: {first}; {hint}") from None
+        raise load_error(path, tags, e) from None
     sigs = getattr(loaded, "signatures", {})
     if signature_key not in sigs:
         have = ", ".join(sorted(sigs)) or "none"
@@ -56,7 +46,7 @@ def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> F
         frozen = convert_to_constants.convert_variables_to_constants_v2(func)
     except Exception as e:  # noqa: BLE001 - TensorFlow's freezer; any failure means the signature cannot be frozen
         raise InputError(
-            f"cannot freeze signature {signature_key!r} of SavedModel {path}: {_first_line(e)}; the SavedModel's "
+            f"cannot freeze signature {signature_key!r} of SavedModel {path}: {first_line(e)}; the SavedModel's "
             "variables may be missing or corrupt, export it again with tf.saved_model.save"
         ) from None
     graph_def = frozen.graph.as_graph_def()
@@ -82,7 +72,7 @@ def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> F
     out_tensors = [t.name for t in frozen.outputs]
     if len(out_tensors) != len(flat):
         out_keys = [f"output_{i}" for i in range(len(out_tensors))]
-    return FrozenSignature(
+    return SignatureGraph(
         graph_def=graph_def,
         input_tensors=tuple(t.name for t in placeholders),
         input_names=tuple(input_names),
@@ -90,7 +80,3 @@ def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> F
         output_names=tuple(out_keys),
     )
 
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

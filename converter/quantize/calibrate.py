@@ -1,10 +1,13 @@
 """Calibration: run the float IR (after the passes, so fused tensors are calibrated as fused) over the
-representative dataset in batches, summarize every activation inside the graph (min, max, per-channel sum, and a
-strided sample for the distribution-based observers), and record the ranges."""
+representative dataset in batches, summarize every activation inside the graph (min and max; a strided sample for
+the distribution-based observers; per-channel sums where bias correction will need E[x]), and record the ranges.
+
+The batch is as large as fits a fixed activation budget (``ACTIVATION_BUDGET`` bytes for the largest activation
+times the batch), so that big inputs do not multiply TensorFlow's working memory by 16."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +21,7 @@ from .dataset import Dataset
 from .observers import SAMPLE_PER_BATCH, make_observer, needs_sample
 
 BATCH = 16
+ACTIVATION_BUDGET = 8 * 2**20
 
 ProgressFn = Callable[[int, int], None]
 
@@ -40,14 +44,25 @@ def activations(graph: Graph) -> list[Tensor]:
     return out
 
 
-def _summarizer(with_sample: bool) -> Callable[[Any], list[Any]]:
+def batch_size(graph: Graph) -> int:
+    """Samples per calibration call: ``BATCH``, fewer when one sample's largest activation is big."""
+    largest = max((int(np.prod(t.shape)) * t.dtype.itemsize for t in activations(graph) if t.shape), default=1)
+    return max(1, min(BATCH, ACTIVATION_BUDGET // max(largest, 1)))
+
+
+def _summarizer(with_sample: bool, with_means: Callable[[int], bool]) -> Callable[[Any], list[Any]]:
+    """In-graph reduction of the i-th fetched tensor: [min, max, size, per-channel sum or 0, (sample)]."""
     tf = tensorflow()
+    count = iter(range(1 << 30))
 
     def summarize(x: Any) -> list[Any]:  # noqa: ANN401 - tf.Tensor
         flat = tf.reshape(x, [-1])
-        channels = x.shape[-1] if x.shape.rank else 1
-        per_channel = tf.reduce_sum(tf.cast(tf.reshape(x, [-1, channels]), tf.float64), axis=0)
-        out = [tf.reduce_min(flat), tf.reduce_max(flat), per_channel, tf.size(flat)]
+        out = [tf.reduce_min(flat), tf.reduce_max(flat), tf.size(flat)]
+        if with_means(next(count)):
+            channels = x.shape[-1] if x.shape.rank else 1
+            out.append(tf.reduce_sum(tf.cast(tf.reshape(x, [-1, channels]), tf.float64), axis=0))
+        else:
+            out.append(tf.zeros([0], tf.float64))
         if with_sample:
             step = tf.maximum(tf.size(flat) // SAMPLE_PER_BATCH, 1)
             out.append(flat[::step])
@@ -57,23 +72,26 @@ def _summarizer(with_sample: bool) -> Callable[[Any], list[Any]]:
 
 
 def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
-              progress: ProgressFn | None = None) -> CalibrationStats:
-    """Give every float activation without a fake-quant range a calibrated range (``QuantRange``)."""
+              progress: ProgressFn | None = None, means_for: Collection[str] = ()) -> CalibrationStats:
+    """Give every float activation without a fake-quant range a calibrated range (``QuantRange``); for the
+    tensors named in ``means_for``, also the per-channel (last axis) mean."""
     from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
 
     targets = [t for t in activations(graph) if t.qrange is None or not t.qrange.fake_quant]
+    wanted = set(means_for)
     sampled = needs_sample(method)
     k = 5 if sampled else 4
-    executor = ReferenceExecutor(graph, fetch=targets, summarize=_summarizer(sampled))
+    executor = ReferenceExecutor(graph, fetch=targets,
+                                 summarize=_summarizer(sampled, lambda i: targets[i].name in wanted))
     observers = [make_observer(method) for _ in targets]
     sums: list[np.ndarray | None] = [None] * len(targets)
     rows = [0] * len(targets)
     n = data.num_samples
-    batch = BATCH if executor.batched else 1
+    batch = batch_size(graph) if executor.batched else 1
     for start in range(0, n, batch):
         flat = executor.run_batch([a[start:start + batch] for a in data.arrays])
         for i, obs in enumerate(observers):
-            lo, hi, chan, size = flat[k * i: k * i + 4]
+            lo, hi, size, chan = flat[k * i: k * i + 4]
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 t = targets[i]
                 raise CalibrationError(
@@ -81,8 +99,9 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
                     f"{start}..{min(start + batch, n) - 1}); check the data's range and preprocessing"
                 )
             obs.update(float(lo), float(hi), flat[k * i + 4] if sampled else None)
-            sums[i] = chan if sums[i] is None else sums[i] + chan
-            rows[i] += int(size) // max(chan.size, 1)
+            if chan.size:
+                sums[i] = chan if sums[i] is None else sums[i] + chan
+                rows[i] += int(size) // chan.size
         if progress is not None:
             progress(min(start + batch, n), n)
     means: dict[str, np.ndarray] = {}

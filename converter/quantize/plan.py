@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
 from ..config import ConversionConfig, InferenceType
@@ -31,8 +29,7 @@ def has_per_channel_fake_quant(graph: Graph) -> bool:
     return False
 
 
-def plan(config: ConversionConfig, graph: Graph,
-         activation_means: Mapping[str, np.ndarray] | None = None) -> tuple[QuantizeOptions, list[str]]:
+def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[str]]:
     """Quantizer options for ``config``; notes say what was decided on the user's behalf."""
     notes: list[str] = []
     inside = _DTYPES[config.inference_type]
@@ -67,6 +64,5 @@ def plan(config: ConversionConfig, graph: Graph,
         default_range=config.default_ranges,
         allow_float_fallback=config.allow_float_fallback,
         float_layers=config.float_layers,
-        activation_means=dict(activation_means or {}),
     )
     return opts, notes

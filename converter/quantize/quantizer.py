@@ -441,6 +441,14 @@ def correction(node: Node, w: Tensor, p: QuantParams, means: Mapping[str, np.nda
     return None
 
 
+def bias_correction_inputs(graph: Graph) -> set[str]:
+    """Names of the activations whose per-channel mean ``correction`` uses (data inputs of layers with constant
+    weights), so calibration gathers E[x] only for them and only when weights are per-tensor."""
+    return {n.inputs[0].name for n in graph.nodes
+            if n.op in ("conv_2d", "depthwise_conv_2d", "fully_connected") and n.inputs[0] is not None
+            and len(n.inputs) > 1 and n.inputs[1] is not None and n.inputs[1].is_const}
+
+
 def quantize_graph(graph: Graph, opts: QuantizeOptions) -> QuantizeResult:
     """Quantize ``graph`` in place (see the module docstring)."""
     q = _Quantizer(graph, opts)
