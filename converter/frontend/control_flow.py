@@ -1,0 +1,268 @@
+"""Functional control flow -> straight-line GraphDef: ``While`` loops with a static trip count are unrolled, ``If``
+nodes with a static predicate are replaced by the branch taken, and the ``TensorList`` ops the loops used become
+plain tensor ops (``tensor_lists``). The importer then sees a feed-forward graph.
+
+A Keras RNN with ``unroll=False`` (frozen with ``lower_control_flow=False``) is the motivating case::
+
+    TensorListFromTensor(transpose(x)) --+
+    TensorListReserve ------------------+--> While(loop_counter, max_iterations, time, outputs, h, c, xs, W, U, b)
+                                                cond: loop_counter < max_iterations && time < timesteps
+                                                body: x_t = TensorListGetItem(xs, time); h, c = cell(x_t, h, c);
+                                                      outputs = TensorListSetItem(outputs, time, h); time += 1
+    TensorListStack(While:3) --> transpose / [-1]
+
+The trip count is found by running the loop on its *counters* only: the integer loop variables whose initial value
+is static (``static_values``) and whose update reads nothing but counters and constants. The condition must read
+counters only; otherwise the number of iterations depends on the data or on a dimension that is not fixed, and the
+unroller raises a typed error saying so. Each iteration is then one copy of the body (``functions.instantiate``),
+with the counters bound to constants, so the indices the body computes from them are constants too.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConversionError, ShapeError
+from ..tf_runtime import tensorflow
+from .functions import instantiate
+from .graph_edits import const_node, data_inputs, node_of, rewire, unique_name
+from .static_values import StaticValues, truth
+from .tensor_lists import is_list_op, resolve_tensor_lists
+
+GraphDef = Any  # tensorflow.core.framework.graph_pb2.GraphDef
+NodeDef = Any  # tensorflow.core.framework.node_def_pb2.NodeDef
+FunctionDef = Any  # tensorflow.core.framework.function_pb2.FunctionDef
+
+WHILE_OPS = frozenset({"While", "StatelessWhile"})
+IF_OPS = frozenset({"If", "StatelessIf"})
+# More iterations than this are refused: the unrolled graph would hold that many copies of the body.
+MAX_ITERATIONS = 10_000
+# Counters are integer or bool loop variables of at most this many elements.
+_MAX_COUNTER_SIZE = 64
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """A While node's functions and its loop variables' initial tensors and dtypes."""
+
+    node: NodeDef
+    cond: FunctionDef
+    body: FunctionDef
+    init: tuple[str, ...]
+    dtypes: tuple[int, ...]
+
+
+def unroll_while_loops(graph_def: GraphDef, input_shapes: Mapping[str, Sequence[int]] | None = None,
+                       max_iterations: int = MAX_ITERATIONS) -> GraphDef:
+    """A copy of ``graph_def`` with every ``While``/``StatelessWhile`` unrolled, every ``If``/``StatelessIf`` whose
+    predicate is static inlined, and the ``TensorList`` ops resolved into plain tensor ops. Nodes that only fed the
+    loops are dropped; every other node keeps its name, so input and output names stay valid.
+
+    Preconditions: the graph is frozen (no variables) and its loops are functional (``cond``/``body`` in
+    ``graph_def.library``: freeze with ``lower_control_flow=False``); function calls may be inlined or not. A loop's
+    trip count must follow from constants and static shapes: ``input_shapes`` (placeholder name -> shape) fixes
+    placeholders whose declared shape has unknown dims, and is written into them. An ``If`` whose predicate is not
+    static is left in place (the importer's unsupported-ops error names it).
+
+    Raises ``ShapeError`` when a trip count depends on an unknown input dimension (fix it with --input_shapes) and
+    ``ConversionError`` when it depends on the data or exceeds ``max_iterations``."""
+    if not any(n.op in WHILE_OPS | IF_OPS or is_list_op(n.op) for n in graph_def.node):
+        return graph_def
+    gd = copy.deepcopy(graph_def)
+    _fix_placeholder_shapes(gd, input_shapes or {})
+    sinks = _sinks(gd)
+    kept_ifs: set[str] = set()
+    while True:
+        with StaticValues(gd) as sv:
+            by_name = {n.name: n for n in gd.node}
+            node = next((by_name[n] for n in sv.topological()
+                         if by_name[n].op in WHILE_OPS | IF_OPS and n not in kept_ifs), None)
+            if node is None:
+                break
+            library = {f.signature.name: f for f in gd.library.function}
+            if node.op in IF_OPS:
+                if not _inline_if(gd, node, sv, library):
+                    kept_ifs.add(node.name)
+            else:
+                _unroll(gd, _loop(node, library), sv, library, max_iterations)
+    _prune(gd, sinks)  # before resolving: a TensorList only dead code reads need not be static
+    resolve_tensor_lists(gd)
+    _prune(gd, sinks)
+    return gd
+
+
+def _loop(node: NodeDef, library: Mapping[str, FunctionDef]) -> _Loop:
+    names = [node.attr[k].func.name for k in ("cond", "body")]
+    missing = [n for n in names if n not in library]
+    if missing:
+        raise ConversionError(f"while loop {node.name!r}: function {missing[0]!r} is not in the graph's library; "
+                              "export the model again (tf.saved_model.save)")
+    return _Loop(node, library[names[0]], library[names[1]], tuple(data_inputs(node)),
+                 tuple(node.attr["T"].list.type))
+
+
+def _unroll(gd: GraphDef, loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
+            max_iterations: int) -> None:
+    """Replace ``loop.node`` by one body copy per iteration, counters bound to constants."""
+    steps, final = _trip(loop, sv, library, max_iterations)
+    prefix = unique_name([n.name for n in gd.node], loop.node.name + "/unrolled")
+    new_nodes: list[NodeDef] = []
+    current = list(loop.init)
+    for k, counters in enumerate(steps):
+        args = list(current)
+        for i, value in counters.items():
+            new_nodes.append(const_node(f"{prefix}/{k}/loop_var_{i}", value))
+            args[i] = new_nodes[-1].name
+        body_nodes, current = instantiate(loop.body, f"{prefix}/{k}", args, library)
+        new_nodes.extend(body_nodes)
+    for i, value in final.items():
+        new_nodes.append(const_node(f"{prefix}/exit/loop_var_{i}", value))
+        current[i] = new_nodes[-1].name
+    _replace(gd, loop.node, new_nodes, current)
+
+
+def _trip(loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
+          max_iterations: int) -> tuple[list[dict[int, np.ndarray]], dict[int, np.ndarray]]:
+    """The counters' values at the start of each iteration, and after the last one."""
+    tf = tensorflow()
+    name = loop.node.name
+    scratch, args, cond_out, body_outs = _scratch(loop, sv, library)
+    counters = [i for i, (t, dt) in enumerate(zip(loop.init, loop.dtypes, strict=True))
+                if (tf.as_dtype(dt).is_integer or tf.as_dtype(dt) == tf.bool) and sv.is_static(t)
+                and _small(sv.static_shape(t))]
+    with StaticValues(scratch) as body:
+        while True:  # drop counters whose update reads anything else, until none is dropped
+            body.set_known([args[i] for i in counters])
+            kept = [i for i in counters if body.is_static(body_outs[i])]
+            if kept == counters:
+                break
+            counters = kept
+        if not body.is_static(cond_out):
+            _refuse(loop, sv, [args.index(p) for p in body.blockers(cond_out).values])
+        values = dict(zip(counters, sv.evaluate([loop.init[i] for i in counters]), strict=True))
+        steps: list[dict[int, np.ndarray]] = []
+        while True:
+            feeds = {args[i]: v for i, v in values.items()}
+            if not truth(body.evaluate([cond_out], feeds)[0]):
+                return steps, values
+            if len(steps) == max_iterations:
+                raise ConversionError(f"while loop {name!r} runs more than {max_iterations} iterations; it is "
+                                      "too long to unroll: shorten the sequence (--input_shapes)")
+            steps.append(values)
+            values = dict(zip(counters, body.evaluate([body_outs[i] for i in counters], feeds), strict=True))
+
+
+def _scratch(loop: _Loop, sv: StaticValues,
+             library: Mapping[str, FunctionDef]) -> tuple[GraphDef, list[str], str, list[str]]:
+    """A graph holding the loop's cond and body once, each loop variable a placeholder: (graph, placeholder names,
+    cond output, body outputs)."""
+    tf = tensorflow()
+    gd = tf.compat.v1.GraphDef()
+    gd.library.function.extend(library.values())
+    args = []
+    for i, (init, dtype) in enumerate(zip(loop.init, loop.dtypes, strict=True)):
+        ph = gd.node.add(name=f"loop_var_{i}", op="Placeholder")
+        ph.attr["dtype"].type = dtype
+        shape = sv.static_shape(init)
+        if shape is not None:
+            ph.attr["shape"].shape.CopyFrom(tf.TensorShape([None if d < 0 else d for d in shape]).as_proto())
+        args.append(ph.name)
+    cond_nodes, cond_outs = instantiate(loop.cond, "cond", args, library)
+    body_nodes, body_outs = instantiate(loop.body, "body", args, library)
+    gd.node.extend(cond_nodes + body_nodes)
+    return gd, args, cond_outs[0], body_outs
+
+
+def _refuse(loop: _Loop, sv: StaticValues, read: list[int]) -> None:
+    """Raise the error saying why the loop's trip count is not static (the condition reads loop variables ``read``
+    that are not counters)."""
+    name = loop.node.name
+    for i in read:
+        why = sv.blockers(loop.init[i])
+        if why.shapes:
+            ins = ", ".join(f"{k!r} {_fmt(s)}" for k, s in why.shapes.items())
+            shape = next(iter(why.shapes.values()))
+            time_unknown = any(d < 0 for d in shape[1:])
+            raise ShapeError(
+                f"while loop {name!r}: the number of iterations depends on input dims that are not fixed ({ins}); "
+                f"fix the {'time' if time_unknown else 'batch'} dimension with --input_shapes (e.g. "
+                f"--input_shapes={_example(shape)}{' for 16 steps' if time_unknown else ''})")
+    reads = ", ".join(repr(loop.init[i]) for i in read) or "no constant"
+    raise ConversionError(
+        f"while loop {name!r} runs a data-dependent number of iterations (its condition reads {reads}, computed "
+        "from the input data); only loops with a static trip count can be converted")
+
+
+def _inline_if(gd: GraphDef, node: NodeDef, sv: StaticValues, library: Mapping[str, FunctionDef]) -> bool:
+    """Replace an If whose predicate is static by its branch; False (graph unchanged) when it is not static."""
+    data = data_inputs(node)
+    if not sv.is_static(data[0]):
+        return False
+    branch = node.attr["then_branch" if truth(sv.evaluate([data[0]])[0]) else "else_branch"].func.name
+    if branch not in library:
+        raise ConversionError(f"if {node.name!r}: branch function {branch!r} is not in the graph's library; export "
+                              "the model again")
+    prefix = unique_name([n.name for n in gd.node], node.name + "/taken")
+    nodes, outs = instantiate(library[branch], prefix, data[1:], library)
+    _replace(gd, node, nodes, outs)
+    return True
+
+
+# ---------------------------------------------------------------- graph edits
+def _replace(gd: GraphDef, node: NodeDef, new_nodes: list[NodeDef], outputs: Sequence[str]) -> None:
+    """Remove ``node``, add ``new_nodes``, and make every reader of ``node:k`` read ``outputs[k]``. Control edges
+    from ``node`` are dropped (the nodes that replace it have no side effects)."""
+    rewire(gd, {f"{node.name}:{k}": t for k, t in enumerate(outputs)}, {node.name})
+    kept = [n for n in gd.node if n.name != node.name]
+    del gd.node[:]
+    gd.node.extend(kept + new_nodes)
+
+
+def _fix_placeholder_shapes(gd: GraphDef, shapes: Mapping[str, Sequence[int]]) -> None:
+    tf = tensorflow()
+    by_name = {n.name: n for n in gd.node}
+    for name, shape in shapes.items():
+        node = by_name.get(name.split(":")[0])
+        if node is None or node.op not in ("Placeholder", "PlaceholderV2"):
+            raise ShapeError(f"--input_shapes names {name!r}, which is not a placeholder of the graph")
+        node.attr["shape"].shape.CopyFrom(tf.TensorShape(list(shape)).as_proto())
+
+
+def _sinks(gd: GraphDef) -> set[str]:
+    """Nodes nothing reads: the graph's outputs (and stray side-effect nodes)."""
+    read = {node_of(i) for n in gd.node for i in n.input}
+    return {n.name for n in gd.node if n.name not in read}
+
+
+def _prune(gd: GraphDef, sinks: set[str]) -> None:
+    """Keep only the nodes the original sinks still reach (drops what only fed the removed loops)."""
+    by_name = {n.name: n for n in gd.node}
+    keep: set[str] = set()
+    stack = [s for s in sinks if s in by_name]
+    while stack:
+        name = stack.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        stack.extend(node_of(i) for i in by_name[name].input)
+    kept = [n for n in gd.node if n.name in keep]
+    del gd.node[:]
+    gd.node.extend(kept)
+
+
+def _small(shape: tuple[int, ...] | None) -> bool:
+    return shape is not None and all(d >= 0 for d in shape) and int(np.prod(shape)) <= _MAX_COUNTER_SIZE
+
+
+def _fmt(shape: Sequence[int]) -> str:
+    return "[" + ",".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+
+def _example(shape: Sequence[int]) -> str:
+    """An --input_shapes value for ``shape``: batch 1, 16 for the other unknown dims."""
+    return ",".join(("1" if i == 0 else "16") if d < 0 else str(d) for i, d in enumerate(shape))
