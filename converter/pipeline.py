@@ -23,6 +23,7 @@ from .frontend.graphdef import load_graph_def
 from .frontend.importer import ImportResult, import_graph_def
 from .frontend.saved_model import load_saved_model
 from .ir import Graph, RangeSource, Signature
+from .memory import release_free_memory
 from .passes.manager import PassManager, PassStats
 from .quantize.calibrate import CalibrationStats, calibrate
 from .quantize.dataset import load_dataset, specs_for
@@ -109,6 +110,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     seconds: dict[str, float] = {}
     with _phase(seconds, "load", progress):
         imported = load_and_import(config)
+        release_free_memory()  # the frozen GraphDef and TensorFlow's shape-inference graph
     graph = imported.graph
     notes = list(imported.notes)
     before = graph.op_counts()
@@ -133,6 +135,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                                 progress.advance if progress is not None else None,
                                 means_for=() if opts.weights_per_channel else bias_correction_inputs(graph))
                 opts = replace(opts, activation_means=cal.channel_means)
+                release_free_memory()  # calibration's TensorFlow working set
             check_calibrated_ranges(graph, config)
             if config.debug_layers:
                 with _phase(seconds, "debug_layers", progress):

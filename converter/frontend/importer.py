@@ -3,7 +3,6 @@ infer static shapes with TensorFlow, then call one registered handler per NodeDe
 
 from __future__ import annotations
 
-import copy
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,10 +69,9 @@ def import_graph_def(
             "give one shape per input, separated by ':'"
         )
     labels = list(signature.input_names) if signature and len(signature.input_names) == len(in_keys) else None
-    work = _with_fixed_inputs(graph_def, nodes, in_keys, shapes, notes, labels)
-    needed = _needed_nodes(work, {_node_of(k) for k in out_keys}, {_node_of(k) for k in in_keys})
-    order = _topological(work, needed)
-    wnodes = {n.name: n for n in work.node}
+    wnodes = {**nodes, **_fixed_inputs(nodes, in_keys, shapes, notes, labels)}
+    needed = _needed_nodes(wnodes, {_node_of(k) for k in out_keys}, {_node_of(k) for k in in_keys})
+    order = _topological(wnodes, needed)
     input_names = {_node_of(k) for k in in_keys}
     stray = [n for n in order if wnodes[n].op in _PLACEHOLDERS and wnodes[n].op != "PlaceholderWithDefault"
              and n not in input_names]
@@ -92,7 +90,7 @@ def import_graph_def(
         raise UnsupportedOpsError([UnsupportedOp(op, tuple(names)) for op, names in unsupported.items()])
 
     used = {tensor_key(i) for name in order for i in wnodes[name].input if not i.startswith("^")} | set(out_keys)
-    info = _infer_tensor_info(work, order, used)
+    info = _infer_tensor_info(graph_def, wnodes, order, used)
     weight = _weight_nodes(wnodes, order, {_node_of(k) for k in in_keys})
 
     graph = Graph()
@@ -189,18 +187,18 @@ def _check_names(nodes: dict[str, Any], keys: list[str], kind: str, candidates: 
 
 
 # ---- subgraph selection
-def _with_fixed_inputs(
-    gd: Any, nodes: dict[str, Any], in_keys: list[str], shapes: list[tuple[int, ...] | None], notes: list[str],  # noqa: ANN401
+def _fixed_inputs(
+    nodes: dict[str, Any], in_keys: list[str], shapes: list[tuple[int, ...] | None], notes: list[str],  # noqa: ANN401
     labels: list[str] | None = None,
-) -> Any:  # noqa: ANN401
-    """A copy of the graph in which every input array is a Placeholder with a fully static shape. Messages name an
-    input by ``labels`` (the signature's names) when given, else by its node."""
+) -> dict[str, Any]:
+    """A new Placeholder NodeDef with a fully static shape for every input array (the graph itself is not
+    copied or changed). Messages name an input by ``labels`` (the signature's names) when given, else by its
+    node."""
     tf = tensorflow()
-    work = copy.deepcopy(gd)
-    by_name = {n.name: n for n in work.node}
+    fixed: dict[str, Any] = {}
     for i, (key, shape) in enumerate(zip(in_keys, shapes, strict=True)):
         name, idx = parse_input_key(key)
-        nd = by_name[name]
+        nd = nodes[name]
         if nd.op in _PLACEHOLDERS:
             if idx != 0:
                 raise ArrayNameError(f"input array {key!r}: placeholder {name!r} has one output; use {name}")
@@ -214,12 +212,13 @@ def _with_fixed_inputs(
             dtype_enum = _output_dtype_enum(nd)
             declared = None
         final = _resolve_shape(labels[i] if labels else name, declared, shape, notes)
-        nd.Clear()
-        nd.name = name
-        nd.op = "Placeholder"
-        nd.attr["dtype"].type = dtype_enum
-        nd.attr["shape"].shape.CopyFrom(tf.TensorShape(final).as_proto())
-    return work
+        ph = type(nd)()
+        ph.name = name
+        ph.op = "Placeholder"
+        ph.attr["dtype"].type = dtype_enum
+        ph.attr["shape"].shape.CopyFrom(tf.TensorShape(final).as_proto())
+        fixed[name] = ph
+    return fixed
 
 
 def _output_dtype_enum(nd: Any) -> int:  # noqa: ANN401
@@ -264,9 +263,8 @@ def _fmt(shape: list[int]) -> str:
     return "[" + ",".join("?" if d < 0 else str(d) for d in shape) + "]"
 
 
-def _needed_nodes(gd: Any, outputs: set[str], inputs: set[str]) -> set[str]:  # noqa: ANN401
+def _needed_nodes(by_name: dict[str, Any], outputs: set[str], inputs: set[str]) -> set[str]:
     """Nodes the outputs depend on through data edges, stopping at the input arrays."""
-    by_name = {n.name: n for n in gd.node}
     needed: set[str] = set()
     stack = list(outputs)
     while stack:
@@ -282,11 +280,11 @@ def _needed_nodes(gd: Any, outputs: set[str], inputs: set[str]) -> set[str]:  # 
     return needed
 
 
-def _topological(gd: Any, needed: set[str]) -> list[str]:  # noqa: ANN401
-    by_name = {n.name: n for n in gd.node}
+def _topological(by_name: dict[str, Any], needed: set[str]) -> list[str]:
+    """``needed`` in an order where producers come first (roots in graph order)."""
     order: list[str] = []
     state: dict[str, int] = {}
-    for root in [n.name for n in gd.node if n.name in needed]:
+    for root in [name for name in by_name if name in needed]:
         stack: list[tuple[str, bool]] = [(root, False)]
         while stack:
             name, done = stack.pop()
@@ -325,22 +323,32 @@ def _weight_nodes(nodes: dict[str, Any], order: list[str], inputs: set[str]) -> 
 
 
 # ---- shapes
-def _infer_tensor_info(gd: Any, order: list[str], used: set[str]) -> dict[str, list[TensorInfo]]:  # noqa: ANN401
+def _infer_tensor_info(gd: Any, by_name: dict[str, Any], order: list[str],  # noqa: ANN401
+                       used: set[str]) -> dict[str, list[TensorInfo]]:
     """Static dtype and shape of every output of every needed node. Shapes TF cannot infer statically are
     taken from one run on zero inputs (only for outputs something reads: e.g. FusedBatchNormV3's reserve space
-    is never read and stays unknown)."""
+    is never read and stays unknown).
+
+    Large float constants (weights) enter TensorFlow's graph as placeholders of their shape: shapes never depend
+    on weight values, and the graph then holds no copy of them."""
     tf = tensorflow()
     g = tf.Graph()
     sub = type(gd)()
     sub.versions.CopyFrom(gd.versions)
     sub.library.CopyFrom(gd.library)
     keep = set(order)
-    by_name = {n.name: n for n in gd.node}
     for name in order:
         nd = sub.node.add()
-        nd.CopyFrom(by_name[name])
+        src = by_name[name]
+        if _is_large_float_const(src):
+            nd.name = name
+            nd.op = "Placeholder"
+            nd.attr["dtype"].type = src.attr["dtype"].type
+            nd.attr["shape"].shape.CopyFrom(src.attr["value"].tensor.tensor_shape)
+            continue
+        nd.CopyFrom(src)
         del nd.input[:]
-        nd.input.extend(i for i in by_name[name].input if not i.startswith("^") and _node_of(i) in keep)
+        nd.input.extend(i for i in src.input if not i.startswith("^") and _node_of(i) in keep)
     try:
         with g.as_default():
             tf.graph_util.import_graph_def(sub, name="")
@@ -370,6 +378,16 @@ def _infer_tensor_info(gd: Any, order: list[str], used: set[str]) -> dict[str, l
     if unknown:
         _concrete_shapes(g, unknown, info)
     return info
+
+
+_LARGE_CONST = 1024  # elements
+
+
+def _is_large_float_const(nd: Any) -> bool:  # noqa: ANN401
+    if nd.op != "Const" or nd.attr["dtype"].type not in (1, 2, 19):  # DT_FLOAT, DT_DOUBLE, DT_HALF
+        return False
+    shape = nd.attr["value"].tensor.tensor_shape
+    return not shape.unknown_rank and int(np.prod([d.size for d in shape.dim])) > _LARGE_CONST
 
 
 def _concrete_shapes(g: Any, tensors: list[Any], info: dict[str, list[TensorInfo]]) -> None:  # noqa: ANN401

@@ -98,12 +98,20 @@ def quantize_array(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, dty
                    axis: int | None = None, narrow_range: bool = False) -> np.ndarray:
     """q = clamp(round_half_away(x / scale + zero_point)) in ``dtype``; per-channel along ``axis`` if given.
     The zero point is added before rounding, as TF's converter does (it matters for exact halves)."""
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
     scale, zp = _along(scale, zero_point, x.ndim, axis)
     info = np.iinfo(dtype)
     lo = int(info.min) + (1 if narrow_range else 0)
-    q = round_half_away(x / scale + zp)
-    return np.clip(q, lo, int(info.max)).astype(dtype)
+    # In place on one float64 array (weights can be large): round half away = sign(v) * floor(|v| + 0.5).
+    q = np.asarray(np.divide(x, scale, dtype=np.float64))
+    q += zp
+    negative = np.signbit(q)
+    np.abs(q, out=q)
+    q += 0.5
+    np.floor(q, out=q)
+    np.negative(q, out=q, where=negative)
+    np.clip(q, lo, int(info.max), out=q)
+    return q.astype(dtype)
 
 
 def dequantize_array(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray,
