@@ -74,7 +74,10 @@ def _phase(seconds: dict[str, float], name: str, progress: Progress | None) -> I
 def load_and_import(config: ConversionConfig) -> ImportResult:
     """Read the model named by ``config`` and import the selected subgraph into the IR."""
     if config.input_format is InputFormat.SAVED_MODEL:
-        sm = load_saved_model(config.input_path, config.saved_model_tag_set, config.saved_model_signature_key)
+        shapes = (dict(zip(config.input_arrays, config.input_shapes, strict=False)) if config.input_arrays
+                  else list(config.input_shapes))
+        sm = load_saved_model(config.input_path, config.saved_model_tag_set, config.saved_model_signature_key,
+                              {k: v for k, v in shapes.items() if v is not None} if isinstance(shapes, dict) else shapes)
         inputs, in_names = _select(sm.input_tensors, sm.input_names, config.input_arrays, "input")
         outputs, out_names = _select(sm.output_tensors, sm.output_names, config.output_arrays, "output")
         sig = Signature(config.saved_model_signature_key, tuple(in_names), tuple(out_names))

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ArrayNameError, InputError, ShapeError, UnsupportedOp, UnsupportedOpsError
 from ..ir import Graph, Signature, Tensor
 from ..tf_runtime import tensorflow
+from .control_flow import unroll_while_loops
 from .context import ImportContext, TensorInfo, decode_attr
 from .registry import HANDLERS, load_handlers
 
@@ -69,7 +70,14 @@ def import_graph_def(
             "give one shape per input, separated by ':'"
         )
     labels = list(signature.input_names) if signature and len(signature.input_names) == len(in_keys) else None
-    wnodes = {**nodes, **_fixed_inputs(nodes, in_keys, shapes, notes, labels)}
+    fixed = _fixed_inputs(nodes, in_keys, shapes, notes, labels)
+    # Functional loops unroll once the inputs' shapes are final (trip counts may follow from them).
+    unrolled = unroll_while_loops(graph_def, {name: [d.size for d in fixed[name].attr["shape"].shape.dim]
+                                              for name in fixed if nodes[name].op in _PLACEHOLDERS})
+    if unrolled is not graph_def:
+        graph_def = unrolled
+        nodes = {n.name: n for n in graph_def.node}
+    wnodes = {**nodes, **fixed}
     needed = _needed_nodes(wnodes, {_node_of(k) for k in out_keys}, {_node_of(k) for k in in_keys})
     order = _topological(wnodes, needed)
     input_names = {_node_of(k) for k in in_keys}

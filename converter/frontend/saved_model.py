@@ -3,6 +3,7 @@ TensorFlow's own loader and freezer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ArrayNameError, InputError
@@ -10,8 +11,10 @@ from ..tf_runtime import tensorflow
 from .saved_model_reader import SignatureGraph, first_line, load_error, read_signature
 
 
-def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> SignatureGraph:
-    """Load ``signature_key`` of the SavedModel at ``path`` and freeze it.
+def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str,
+                     input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None] = ()) -> SignatureGraph:
+    """Load ``signature_key`` of the SavedModel at ``path`` and freeze it (``input_shapes``: see
+    ``read_signature``; functional loops are kept for the importer to unroll on the TensorFlow path).
 
     TF2 SavedModels are read from their files (``saved_model_reader``); the rest go through TensorFlow's loader
     (``tf.saved_model.load``) and freezer. Nothing of the model's Python code runs either way.
@@ -25,7 +28,7 @@ def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> S
             f"{path} is not a SavedModel (no saved_model.pb inside); pass the directory tf.saved_model.save wrote"
         )
     tf = tensorflow()
-    direct = read_signature(path, tags, signature_key)
+    direct = read_signature(path, tags, signature_key, input_shapes)
     if direct is not None:
         return direct
     from tensorflow.python.framework import convert_to_constants  # noqa: PLC0415
@@ -43,7 +46,7 @@ def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str) -> S
         )
     func = sigs[signature_key]
     try:
-        frozen = convert_to_constants.convert_variables_to_constants_v2(func)
+        frozen = convert_to_constants.convert_variables_to_constants_v2(func, lower_control_flow=False)
     except Exception as e:  # noqa: BLE001 - TensorFlow's freezer; any failure means the signature cannot be frozen
         raise InputError(
             f"cannot freeze signature {signature_key!r} of SavedModel {path}: {first_line(e)}; the SavedModel's "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArrayNameError, InputError
+from .control_flow import unroll_while_loops
 from .functions import CALL_OPS, inline_calls
 
 log = logging.getLogger(__name__)
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _RESOURCE_PASSTHROUGH = frozenset({"Identity", "IdentityN"})
-_CONTROL_FLOW = frozenset({"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase"})
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,21 @@ class _Unsupported(Exception):  # noqa: N818 - internal signal: use TensorFlow's
     pass
 
 
-def read_signature(path: Path, tags: tuple[str, ...], signature_key: str) -> SignatureGraph | None:
-    """The frozen graph of ``signature_key``, or ``None`` when the SavedModel needs TensorFlow's own loader."""
+def read_signature(path: Path, tags: tuple[str, ...], signature_key: str,
+                   input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None] = ()) -> SignatureGraph | None:
+    """The frozen graph of ``signature_key``, or ``None`` when the SavedModel needs TensorFlow's own loader.
+
+    ``input_shapes`` (by signature input name or tensor name, or in signature order) fix unknown input dims where
+    a loop's trip count depends on them."""
     try:
-        return _read(path, tags, signature_key)
+        return _read(path, tags, signature_key, input_shapes)
     except _Unsupported as e:
         log.info("SavedModel %s: %s; using tf.saved_model.load", path, e)
         return None
 
 
-def _read(path: Path, tags: tuple[str, ...], signature_key: str) -> SignatureGraph:
+def _read(path: Path, tags: tuple[str, ...], signature_key: str,
+          input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None]) -> SignatureGraph:
     from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
 
     sm = saved_model_pb2.SavedModel()
@@ -96,12 +101,7 @@ def _read(path: Path, tags: tuple[str, ...], signature_key: str) -> SignatureGra
     pruned.versions.CopyFrom(graph_def.versions)
     pruned.library.CopyFrom(graph_def.library)
     pruned.node.extend(n for n in graph_def.node if n.name in keep)
-    flat = inline_calls(pruned)
-    if any(n.op in _CONTROL_FLOW for n in flat.node):
-        raise _Unsupported("functional control flow")
-    frozen = _freeze(flat, values)
-
-    placeholders = {n.name for n in frozen.node if n.op == "Placeholder"}
+    placeholders = {n.name for n in graph_def.node if n.op == "Placeholder"}
     input_pairs = sorted((_tensor_name(v.name), k) for k, v in sig.inputs.items())
     if any(t.split(":")[0] not in placeholders for t, _ in input_pairs):
         raise _Unsupported("signature inputs are not placeholders")
@@ -111,6 +111,11 @@ def _read(path: Path, tags: tuple[str, ...], signature_key: str) -> SignatureGra
     rank = {name: call_inputs.index(name) if name in call_inputs else len(call_inputs) + order[name]
             for name in (t.split(":")[0] for t, _ in input_pairs)}
     input_pairs.sort(key=lambda p: rank[p[0].split(":")[0]])
+
+    flat = inline_calls(pruned)
+    # Loops unroll before freezing: their bodies read the variables through the loop's inputs.
+    flat = unroll_while_loops(flat, _placeholder_shapes(input_pairs, input_shapes))
+    frozen = _freeze(flat, values)
     return SignatureGraph(
         graph_def=frozen,
         input_tensors=tuple(t for t, _ in input_pairs),
@@ -118,6 +123,24 @@ def _read(path: Path, tags: tuple[str, ...], signature_key: str) -> SignatureGra
         output_tensors=tuple(output_tensors),
         output_names=tuple(out_keys),
     )
+
+
+def _placeholder_shapes(pairs: list[tuple[str, str]],
+                        shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None]) -> dict[str, list[int]]:
+    """The user's input shapes keyed by placeholder node (from signature names, tensor names or positions)."""
+    out: dict[str, list[int]] = {}
+    if isinstance(shapes, Mapping):
+        for tensor, key in pairs:
+            node = tensor.split(":")[0]
+            for alias in (key, tensor, node):
+                if alias in shapes:
+                    out[node] = list(shapes[alias])
+                    break
+        return out
+    for (tensor, _), shape in zip(pairs, shapes, strict=False):
+        if shape is not None:
+            out[tensor.split(":")[0]] = list(shape)
+    return out
 
 
 def _tensor_name(name: str) -> str:

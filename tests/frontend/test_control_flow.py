@@ -114,10 +114,10 @@ def _convert(case: Case, **kw: Any) -> Any:  # noqa: ANN401 - ConversionResult
     if kw.get("inference_type", InferenceType.FLOAT) is not InferenceType.FLOAT:
         kw.update(representative_dataset=case.calibration, inference_input_type=InferenceType.FLOAT,
                   inference_output_type=InferenceType.FLOAT)
+    # The SavedModel itself: the direct reader inlines, unrolls (with the given time dim) and freezes.
     return convert(ConversionConfig(
-        input_path=case.unrolled_pb, output_path=case.unrolled_pb.with_suffix(".tflite"),
-        input_format=InputFormat.TENSORFLOW_GRAPHDEF, input_arrays=(case.frozen.input_tensor.split(":")[0],),
-        output_arrays=(case.frozen.output_tensor.split(":")[0],), input_shapes=((1, T, F),), **kw))
+        input_path=case.saved_model, output_path=case.saved_model.with_suffix(".tflite"),
+        input_format=InputFormat.SAVED_MODEL, input_shapes=((1, T, F),), **kw))
 
 
 def _max_rel(expected: np.ndarray, got: np.ndarray) -> float:
