@@ -6,7 +6,9 @@ SAME would apply (Keras' ZeroPadding2D + stride-2 VALID conv in MobileNets):
         before = total // 2,  after = total - before
 pad(x, [[0,0],[b_h,a_h],[b_w,a_w],[0,0]]) -> conv(VALID)  ==  conv(x, SAME)  iff (b, a) == (before, after) in both
 spatial dims. Max pooling is excluded (SAME max pooling ignores padding; a zero pad does not).
-Refuses when the pad has another reader, pads batch or channels, or pads with a non-zero value."""
+A pad read by several such layers (common-subexpression elimination merges a pad per branch into one) folds into
+each of them. Refuses when any reader is something else or the pad is a graph output, pads batch or channels,
+or pads with a non-zero value."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from ..ir import Graph, Node
 from ..ir.attrs import Padding
-from .base import no_match, single_consumer
+from .base import no_match
 
 _TARGETS = frozenset({"conv_2d", "depthwise_conv_2d", "average_pool_2d"})
 
@@ -32,22 +34,27 @@ class FoldPadIntoConv:
 
     def run(self, graph: Graph) -> int:
         fired = 0
-        for node in graph.nodes:
-            if node.op not in _TARGETS or node.attrs.padding is not Padding.VALID:  # type: ignore[union-attr]
+        for pad in graph.nodes:
+            if pad.op != "pad" or graph.is_output(pad.output) or not pad.output.uses:
                 continue
-            pad = node.input(0).producer
-            if pad is None or pad.op != "pad" or not self._matches(graph, pad, node):
+            readers = list(dict.fromkeys(pad.output.uses))
+            if not all(self._matches(pad, node) for node in readers):
                 continue
-            graph.set_input(node, 0, pad.input(0))
-            graph.set_attrs(node, dataclasses.replace(node.attrs, padding=Padding.SAME))  # type: ignore[type-var]
+            for node in readers:
+                for i, t in enumerate(node.inputs):
+                    if t is pad.output:
+                        graph.set_input(node, i, pad.input(0))
+                graph.set_attrs(node, dataclasses.replace(node.attrs, padding=Padding.SAME))  # type: ignore[type-var]
             graph.remove_node(pad)
             fired += 1
         return fired
 
     @staticmethod
-    def _matches(graph: Graph, pad: Node, node: Node) -> bool:
-        if single_consumer(graph, pad.output) is not node:
-            return no_match(node, "pad output has other readers")
+    def _matches(pad: Node, node: Node) -> bool:
+        if node.op not in _TARGETS or node.attrs.padding is not Padding.VALID:  # type: ignore[union-attr]
+            return no_match(pad, f"reader {node.name} is not a VALID convolution or average pooling")
+        if any(t is pad.output for t in node.inputs[1:]):
+            return no_match(pad, f"{node.name} reads the pad as a weight")
         p = pad.input(1).data
         if p is None or p.shape != (4, 2):
             return no_match(node, "paddings are not a constant 4x2 matrix")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..ir import Graph
 from .base import Pass
 from .canonicalize import CanonicalizeArithmetic
+from .cse import EliminateCommonSubexpressions
 from .dce import DeadCodeElimination
 from .dedupe import DedupeConstants
 from .fake_quant import AbsorbFakeQuant
@@ -41,7 +42,7 @@ def default_phases() -> list[tuple[str, list[Pass]]]:
     """
     return [
         ("cleanup", [RemoveIdentity(), FoldConstants(), AbsorbFakeQuant(), CanonicalizeArithmetic(),
-                     DeadCodeElimination()]),
+                     EliminateCommonSubexpressions(), DeadCodeElimination()]),
         ("folding", [FoldBatchNorm(), FuseBiasAdd(), FoldPadIntoConv(), DeadCodeElimination()]),
         ("activation", [FuseActivation(), FuseHardSwish(), FuseGelu(), DeadCodeElimination()]),
         ("lowering", [LowerBatchNorm(), FoldConstants(), DeadCodeElimination(), AddMissingBias(),
