@@ -226,7 +226,11 @@ class _Quantizer:
         requantizing QUANTIZE when the producer can write at that scale itself: an input produced by an integer
         node with a free output scale, whose other readers accept any input scale, takes the output's parameters
         (one rounding instead of two; the output's calibrated range covers every input's). Later nodes first, so
-        a chain of concatenations settles on the outermost one's scale."""
+        a chain of concatenations settles on the outermost one's scale.
+
+        Readers that pass the scale through (pooling, pad, reshape ...) accept it too, and their outputs follow
+        the new scale, as in TensorFlow's converter: a NASNet cell's sum feeds an average pool and the cell's
+        concatenation, and both the sum and the pooled sum then enter the concatenation without a requantize."""
         claimed: set[int] = set()
         for node in reversed(self.g.nodes):
             spec = self.qnodes.get(id(node))
@@ -242,17 +246,33 @@ class _Quantizer:
                 pspec = self.qnodes.get(id(prod)) if prod is not None else None
                 if pspec is None or pspec.output is not Out.FREE or self.g.is_output(t) or len(prod.outputs) != 1:  # type: ignore[union-attr]
                     continue
-                if all(self._accepts_any_scale(c, t) for c in t.consumers if c is not node):
+                followers: list[Node] = []
+                if all(self._accepts_scale(c, t, out_p, followers) for c in t.consumers if c is not node):
                     self.params[id(t)] = out_p
                     claimed.add(id(t))
+                    for f in followers:
+                        for y in f.outputs:
+                            self.params[id(y)] = out_p
 
-    def _accepts_any_scale(self, node: Node, t: Tensor) -> bool:
+    def _accepts_scale(self, node: Node, t: Tensor, p: QuantParams, followers: list[Node]) -> bool:
+        """Whether ``node`` can read ``t`` at parameters ``p`` as well as at its own: it takes any input scale, or
+        it already wants ``p`` (a same-scale input of a node whose output has ``p``), or it passes the scale
+        through (SAME output: pooling, pad, reshape ...) and its outputs' readers can in turn; those pass-through
+        nodes are collected in ``followers``, whose outputs take ``p`` too."""
         spec = self.qnodes.get(id(node))
         if spec is None:
             return True  # a float reader goes through a DEQUANTIZE, which takes any scale
-        if spec.output is not Out.FREE:
-            return False
-        return all(input_role(spec, i) is In.ACT for i, x in enumerate(node.inputs) if x is t)
+        roles = {input_role(spec, i) for i, x in enumerate(node.inputs) if x is t}
+        if roles == {In.SAME_AS_OUT} and node.outputs and self.params.get(id(node.outputs[0])) == p:
+            return True
+        if spec.output is Out.SAME:
+            if In.SAME_AS_OUT in spec.inputs or any(x is t for i, x in enumerate(node.inputs) if i != spec.data_input):
+                return False
+            if any(self.g.is_output(y) or not _is_float(y) for y in node.outputs):
+                return False
+            followers.append(node)
+            return all(self._accepts_scale(c, y, p, followers) for y in node.outputs for c in y.consumers)
+        return spec.output is Out.FREE and roles == {In.ACT}
 
     # ---- 3 and 4. rewrite
     def _insert(self, op: str, src: Tensor, dtype: np.dtype, params: QuantParams | None, suffix: str) -> Tensor:
