@@ -90,13 +90,13 @@ def _read(path: Path, tags: tuple[str, ...], signature_key: str,
 
     out_keys = sorted(sig.outputs)
     output_tensors = [_tensor_name(sig.outputs[k].name) for k in out_keys]
-    calls = {by_name[t.split(":")[0]].name for t in output_tensors if t.split(":")[0] in by_name}
-    if not calls or any(by_name[c].op not in CALL_OPS for c in calls):
-        raise _Unsupported("signature outputs are not function calls")
-    handles = _variable_handles(meta, [by_name[c] for c in calls], by_name)
+    if any(t.split(":")[0] not in by_name for t in output_tensors):
+        raise _Unsupported("a signature output names no node")
+    keep = _reachable(by_name, [t.split(":")[0] for t in output_tensors])
+    calls = {name for name in keep if by_name[name].op in CALL_OPS}
+    handles = _variable_handles(meta, [by_name[c] for c in sorted(calls)], by_name)
     values = _read_variables(path, meta, handles, tags)
 
-    keep = _reachable(by_name, [t.split(":")[0] for t in output_tensors])
     pruned = type(graph_def)()
     pruned.versions.CopyFrom(graph_def.versions)
     pruned.library.CopyFrom(graph_def.library)
@@ -172,6 +172,8 @@ def _variable_handles(meta: Any, calls: list[Any], by_name: Mapping[str, Any]) -
         captured = data[len(data) - len(bound):] if bound else []
         for ref, node_id in zip(captured, bound, strict=True):
             node = by_name.get(ref.split(":")[0])
+            if node is not None and node.op == "Const":
+                continue  # a captured constant: plain data
             if node is None or node.op != "VarHandleOp":
                 raise _Unsupported(f"captured input {ref} is not a variable handle")
             if meta.object_graph_def.nodes[node_id].WhichOneof("kind") != "variable":

@@ -130,3 +130,25 @@ def test_tf1_saved_model_falls_back(tmp_path: Path, tf: Any) -> None:  # noqa: A
     feed = np.array([[1.0, 2.0, 3.0]], np.float32)
     (got,) = run_frozen_graph(sig.graph_def, {sig.input_tensors[0]: feed}, list(sig.output_tensors))
     np.testing.assert_allclose(got, feed * 2 + 1)
+
+
+def test_captured_constant_and_output_outside_a_call(tmp_path: Path, tf: Any) -> None:  # noqa: ANN401
+    """A function capturing an eager constant (not a variable) is read directly, and computes the same."""
+    table = tf.constant(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+
+    class M(tf.Module):
+        def __init__(self) -> None:
+            self.v = tf.Variable(np.float32(3.0))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def __call__(self, x: Any) -> Any:  # noqa: ANN401
+            return tf.matmul(x, table) * self.v
+
+    m = M()
+    path = tmp_path / "captured"
+    tf.saved_model.save(m, str(path))
+    sig = saved_model_reader.read_signature(path, ("serve",), "serving_default")
+    assert sig is not None
+    x = np.array([[1.0, -2.0]], np.float32)
+    (got,) = run_frozen_graph(sig.graph_def, {sig.input_tensors[0]: x}, list(sig.output_tensors))
+    np.testing.assert_allclose(got, np.asarray(m(x)), rtol=1e-6)
