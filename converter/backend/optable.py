@@ -21,7 +21,7 @@ _PADDING = {Padding.SAME: 0, Padding.VALID: 1}
 _ACTIVATION = {Activation.NONE: 0, Activation.RELU: 1, Activation.RELU_N1_TO_1: 2, Activation.RELU6: 3,
                Activation.TANH: 4}
 _INT8, _UINT8, _INT16, _FLOAT16 = np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.float16)
-_FLOAT32 = np.dtype(np.float32)
+_FLOAT32, _BOOL = np.dtype(np.float32), np.dtype(np.bool_)
 
 
 def _in_dtype(node: Node, i: int = 0) -> np.dtype | None:
@@ -83,6 +83,12 @@ def _dequantize_version(node: Node) -> int:
 def _quantize_version(node: Node) -> int:
     # float -> int8/uint8 is version 1; int8 <-> uint8 requantization needs version 2.
     return 2 if _in_dtype(node) in (_INT8, _UINT8) else 1
+
+
+def _reverse_version(node: Node) -> int:
+    # LiteRT's REVERSE_V2: v1 float32/uint8/int16/int32/int64, v2 bool, v3 int8 (the kernel takes all of them).
+    dt = _in_dtype(node)
+    return 3 if dt == _INT8 else 2 if dt == _BOOL else 1
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,8 @@ OPS: dict[str, OpEntry] = {
     "reduce_min": OpEntry("REDUCE_MIN", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims},  # type: ignore[union-attr]
                           _int8_version(2)),
     "reduce_prod": OpEntry("REDUCE_PROD", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
+    "reduce_any": OpEntry("REDUCE_ANY", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
+    "reduce_all": OpEntry("REDUCE_ALL", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
     "concatenation": OpEntry("CONCATENATION", "ConcatenationOptions",
                              lambda n: {"Axis": n.attrs.axis, **_act_fields(n)}, _int8_version(2)),  # type: ignore[union-attr]
     "reshape": OpEntry("RESHAPE", "ReshapeOptions", lambda n: {"NewShape": list(n.attrs.new_shape)}),  # type: ignore[union-attr]
@@ -192,7 +200,8 @@ OPS: dict[str, OpEntry] = {
     "split": OpEntry("SPLIT", "SplitOptions", lambda n: {"NumSplits": n.attrs.num_splits}, _int8_version(2)),  # type: ignore[union-attr]
     "split_v": OpEntry("SPLIT_V", "SplitVOptions", lambda n: {"NumSplits": n.attrs.num_splits}, _int8_version(2)),  # type: ignore[union-attr]
     "gather": OpEntry("GATHER", "GatherOptions", lambda n: {"Axis": n.attrs.axis}, _int8_version(2)),  # type: ignore[union-attr]
-    "tile": OpEntry("TILE", "TileOptions"),
+    "tile": OpEntry("TILE", "TileOptions", version=_int8_version(3)),
+    "reverse_v2": OpEntry("REVERSE_V2", "ReverseV2Options", version=_reverse_version),
     "cast": OpEntry("CAST", "CastOptions",
                     lambda n: {"InDataType": tensor_type(n.input(0).dtype), "OutDataType": tensor_type(n.output.dtype)}),
     "resize_bilinear": OpEntry("RESIZE_BILINEAR", "ResizeBilinearOptions",

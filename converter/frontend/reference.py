@@ -99,7 +99,7 @@ def _keeps_batch(node: Node) -> bool:
         return 0 not in attrs.axes  # type: ignore[union-attr]
     if node.op in ("concatenation", "gather"):
         return attrs.axis != 0  # type: ignore[union-attr]
-    if node.op in ("mean", "sum", "reduce_max", "reduce_min", "reduce_prod"):
+    if node.op in ("mean", "sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_any", "reduce_all"):
         return 0 not in node.input(1).data.reshape(-1).tolist()  # type: ignore[union-attr]
     if node.op == "fully_connected":
         return len(node.input(0).shape) == 2

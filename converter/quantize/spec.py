@@ -101,6 +101,9 @@ SPECS: dict[str, OpQuantSpec] = {
     "split_v": OpQuantSpec((A, I, I), Out.SAME),
     "gather": OpQuantSpec((A, I), Out.SAME),
     "tile": OpQuantSpec((A, I), Out.SAME),
+    "reverse_v2": OpQuantSpec((A, I), Out.SAME),
+    # The kernel copies x or y by the bool condition: both at the output's scale (its calibrated range covers both).
+    "select_v2": OpQuantSpec((I, S, S)),
     "resize_bilinear": OpQuantSpec((A, I), Out.SAME),
     "resize_nearest_neighbor": OpQuantSpec((A, I), Out.SAME),
     "softmax": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED),

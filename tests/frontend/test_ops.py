@@ -47,6 +47,7 @@ OPS: dict[str, tuple[tuple[int, ...], Callable[[Any, Any], Any], float | None]] 
     "squeeze_expand": ((1, 1, 5), lambda tf, x: tf.expand_dims(tf.squeeze(x, 1), 2), 35),
     "pad": ((1, 4, 4, 2), lambda tf, x: tf.pad(x, [[0, 0], [1, 2], [0, 1], [0, 0]]), 35),
     "strided_slice": ((1, 8, 6), lambda tf, x: x[:, 1:7:2, ::-1], 35),
+    "strided_slice_all": ((1, 1, 6), lambda tf, x: x[:, -1], 35),  # takes every element: imported as a reshape
     "split": ((1, 6, 4), lambda tf, x: tf.split(x, 2, axis=1)[1], 35),
     "resize_bilinear": ((1, 4, 4, 2), lambda tf, x: tf.compat.v1.image.resize_bilinear(x, [8, 8]), 30),
     "space_to_depth": ((1, 4, 4, 2), lambda tf, x: tf.nn.space_to_depth(x, 2), 35),
@@ -56,6 +57,16 @@ OPS: dict[str, tuple[tuple[int, ...], Callable[[Any, Any], Any], float | None]] 
     "exp_log_sqrt": ((1, 10), lambda tf, x: tf.exp(x) + tf.sqrt(tf.abs(x)) + tf.math.log(tf.abs(x) + 1.0), None),
     "argmax": ((1, 10), lambda tf, x: tf.cast(tf.argmax(x, axis=1), tf.float32), None),
     "select": ((1, 10), lambda tf, x: tf.where(x > 0.0, x, 0.1 * x), None),
+    # The condition broadcast over rows and channels; constant, so INT8 runs without float islands.
+    "select_broadcast": ((1, 3, 4), lambda tf, x: tf.where(np.array([True, False, False, True]), x, 0.5 * x), 35),
+    "reverse": ((1, 5, 3), lambda tf, x: tf.reverse(x, [1]), 35),
+    "reverse_two_axes": ((1, 4, 3), lambda tf, x: tf.reverse(x, [-1, 1]), 35),
+    # What Keras' Masking and a masked RNN step compute: Any over features, Tile / Reverse / Cast of a bool.
+    "mask_any_tile": ((1, 4, 3), lambda tf, x: tf.where(tf.tile(tf.reduce_any(tf.not_equal(x, 0.5), -1, True),
+                                                                [1, 1, 3]), x, 0.0), None),
+    "reverse_bool_cast": ((1, 4, 3), lambda tf, x: x * tf.cast(tf.reverse(x > 0.0, [1]), tf.float32), None),
+    "any_all": ((1, 4, 3), lambda tf, x: tf.cast(tf.reduce_any(x > 1.0, 1), tf.float32) -
+                tf.cast(tf.reduce_all(x > -1.0, 1), tf.float32), None),
 }
 
 

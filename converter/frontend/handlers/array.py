@@ -7,13 +7,14 @@ TF -> IR:
   Pack / Unpack                       -> pack / unpack
   Pad, PadV2, MirrorPad               -> pad, padv2, mirror_pad (paddings constant)
   Transpose                           -> transpose(x, perm)
-  StridedSlice, Slice                 -> strided_slice, slice
+  StridedSlice, Slice                 -> strided_slice, slice (a strided slice taking every element: reshape)
   Shape, Size, Rank                   -> constants
   Cast, GatherV2, Tile, Split, SplitV -> cast, gather, tile, split, split_v
   ResizeBilinear/NearestNeighbor      -> resize_bilinear / resize_nearest_neighbor(x, size)
   Fill, ZerosLike, OnesLike           -> constants
   SpaceToDepth, DepthToSpace          -> space_to_depth, depth_to_space
   ArgMax                              -> arg_max (axis constant)
+  ReverseV2                           -> reverse_v2(x, axis), one node per reversed axis of size > 1
 """
 
 from __future__ import annotations
@@ -108,8 +109,25 @@ def strided_slice(ctx: ImportContext) -> None:
     )
     if attrs.ellipsis_mask or attrs.new_axis_mask:
         raise ctx.fail("StridedSlice with ellipsis or new-axis masks is not supported; slice explicitly")
+    x = ctx.input(0)
+    if not x.is_const and _copies_everything(x.shape, consts, attrs):
+        # Every element in order, only unit axes dropped (the last step of a TensorListStack): a reshape, which
+        # the passes merge with its neighbours, and which keeps the quantizer's scale chains unbroken.
+        ctx.emit("reshape", [x], ReshapeAttrs(new_shape=ctx.out_info(0).shape))
+        return
     names = ("begin", "end", "strides")
-    ctx.emit("strided_slice", [ctx.input(0), *(ctx.const(n, c) for n, c in zip(names, consts, strict=True))], attrs)
+    ctx.emit("strided_slice", [x, *(ctx.const(n, c) for n, c in zip(names, consts, strict=True))], attrs)
+
+
+def _copies_everything(shape: tuple[int, ...], consts: list[np.ndarray], a: StridedSliceAttrs) -> bool:
+    """Whether the strided slice returns every element of a ``shape`` input in order (it only drops unit axes)."""
+    size = int(np.prod(shape))
+    if size > 1 << 16:  # big inputs: not worth the check (and a real slice of them is the common case)
+        return False
+    index = np.arange(size, dtype=np.int32).reshape(shape)
+    got = tensorflow().strided_slice(index, *consts, begin_mask=a.begin_mask, end_mask=a.end_mask,
+                                     shrink_axis_mask=a.shrink_axis_mask)
+    return bool(np.array_equal(np.asarray(got).reshape(-1), index.reshape(-1)))
 
 
 @tf_op("Slice")
@@ -197,6 +215,25 @@ def space_depth(ctx: ImportContext) -> None:
 def arg_max(ctx: ImportContext) -> None:
     axis = np.asarray(ctx.require_const(1, "the axis"), dtype=np.int32).reshape(-1)
     ctx.emit("arg_max", [ctx.input(0), ctx.const("axis", axis)])
+
+
+@tf_op("ReverseV2")
+def reverse_v2(ctx: ImportContext) -> None:
+    """LiteRT's REVERSE_V2 kernel reverses along one axis (it reads only the first entry of the axis vector), so
+    several axes become a chain; axes of size 1 are dropped, and with none left the op is an identity."""
+    x = ctx.input(0)
+    rank = len(x.shape)
+    axes = np.asarray(ctx.require_const(1, "the axes"), dtype=np.int64).reshape(-1)
+    kept = sorted({_axis(int(a), rank) for a in axes if x.shape[_axis(int(a), rank)] != 1})
+    if not kept:
+        ctx.emit("identity", [x])
+        return
+    for i, axis in enumerate(kept):
+        last = i == len(kept) - 1
+        out = ctx.output(0) if last else ctx.intermediate(f"reverse_{axis}", x.dtype, x.shape)
+        ctx.emit("reverse_v2", [x, ctx.const(f"axis_{axis}", np.array([axis], np.int32))], outputs=[out],
+                 suffix=None if last else f"reverse_{axis}")
+        x = out
 
 
 # ---------------------------------------------------------------- references
@@ -297,3 +334,8 @@ def ref_resize(node: Node, x: Any, size: Any) -> list[Any]:  # noqa: ANN401
     fn = tf.compat.v1.image.resize_bilinear if node.op == "resize_bilinear" else \
         tf.compat.v1.image.resize_nearest_neighbor
     return [fn(x, size, align_corners=a.align_corners, half_pixel_centers=a.half_pixel_centers)]
+
+
+@reference("reverse_v2")
+def ref_reverse_v2(node: Node, x: Any, axis: Any) -> list[Any]:  # noqa: ANN401
+    return [tensorflow().reverse(x, axis)]

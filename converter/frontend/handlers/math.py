@@ -4,7 +4,7 @@ TF -> IR:
   Add/AddV2, Sub, Mul, RealDiv/Div, Maximum, Minimum, SquaredDifference, Pow -> add, sub, mul, div, maximum,
                                                                                  minimum, squared_difference, pow
   Rsqrt, Sqrt, Square, Exp, Log, Neg, Abs, Floor, Erf                         -> same names, lower case
-  Mean, Sum, Max, Min, Prod (axes constant)                                   -> mean, sum, reduce_max, ...
+  Mean, Sum, Max, Min, Prod, Any, All (axes constant)                         -> mean, sum, reduce_max, ...
   Less, Greater, Equal, ... ; LogicalAnd/Or/Not; SelectV2/Select               -> less, ..., select_v2
 """
 
@@ -35,7 +35,8 @@ _COMPARE = {
     "Less": "less", "LessEqual": "less_equal", "Greater": "greater", "GreaterEqual": "greater_equal",
     "Equal": "equal", "NotEqual": "not_equal", "LogicalAnd": "logical_and", "LogicalOr": "logical_or",
 }
-_REDUCE = {"Mean": "mean", "Sum": "sum", "Max": "reduce_max", "Min": "reduce_min", "Prod": "reduce_prod"}
+_REDUCE = {"Mean": "mean", "Sum": "sum", "Max": "reduce_max", "Min": "reduce_min", "Prod": "reduce_prod",
+           "Any": "reduce_any", "All": "reduce_all"}
 _FUSABLE = {"add", "sub", "mul", "div"}
 
 
@@ -121,5 +122,5 @@ def ref_reduce(node: Node, x: Any, axes: Any) -> list[Any]:  # noqa: ANN401
     tf = tensorflow()
     a: ReduceAttrs = node.attrs  # type: ignore[assignment]
     fn = {"mean": tf.reduce_mean, "sum": tf.reduce_sum, "reduce_max": tf.reduce_max, "reduce_min": tf.reduce_min,
-          "reduce_prod": tf.reduce_prod}[node.op]
+          "reduce_prod": tf.reduce_prod, "reduce_any": tf.reduce_any, "reduce_all": tf.reduce_all}[node.op]
     return [fn(x, axis=axes, keepdims=a.keep_dims)]
