@@ -104,6 +104,25 @@ def test_quiet_graphviz_and_subprocess_output(digits: tuple[Path, Path, Any], tm
     assert (tmp_path / "a.tflite").read_bytes() == (tmp_path / "b.tflite").read_bytes()
 
 
+def test_console_script_exit_codes_after_tensorflow(digits: tuple[Path, Path, Any], tmp_path: Path) -> None:
+    """The console script leaves without TensorFlow's teardown once TensorFlow is loaded: the exit code, the report
+    and every line of output must still come through."""
+    sm, cal, _ = digits
+    exe = Path(sys.executable).with_name("qconvert")
+    env = {**os.environ, "NO_COLOR": "1"}
+    report = tmp_path / "r.json"
+    ok = subprocess.run([str(exe), *_flags(sm, cal, tmp_path / "ok.tflite", f"--report={report}")],
+                        capture_output=True, text=True, env=env, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1].startswith("time: ")  # the last line of the summary, flushed
+    assert json.loads(report.read_text())["output"]["bytes"] == (tmp_path / "ok.tflite").stat().st_size
+    bad = subprocess.run([str(exe), *_flags(sm, tmp_path / "missing.npy", tmp_path / "bad.tflite")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("qconvert: error: ") and "missing.npy" in bad.stderr
+    assert not (tmp_path / "bad.tflite").exists()
+
+
 def test_debug_layers_needs_data(digits: tuple[Path, Path, Any], tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     sm, _, _ = digits
