@@ -82,13 +82,17 @@ def test_float_layers_on_the_worst_layer_raises_sqnr(digits: tuple[Path, Path, A
     assert s2 > s1
 
 
+def _console(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script in a subprocess, plain output."""
+    exe = Path(sys.executable).with_name("qconvert")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
+                          timeout=300)
+
+
 def test_quiet_graphviz_and_subprocess_output(digits: tuple[Path, Path, Any], tmp_path: Path) -> None:
     sm, cal, _ = digits
-    exe = Path(sys.executable).with_name("qconvert")
-    env = {**os.environ, "NO_COLOR": "1"}
     dots = tmp_path / "dots"
-    proc = subprocess.run([str(exe), *_flags(sm, cal, tmp_path / "a.tflite", f"--dump_graphviz_dir={dots}")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = _console(*_flags(sm, cal, tmp_path / "a.tflite", f"--dump_graphviz_dir={dots}"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     lines = proc.stdout.splitlines()
@@ -98,8 +102,7 @@ def test_quiet_graphviz_and_subprocess_output(digits: tuple[Path, Path, Any], tm
     assert sorted(p.name for p in dots.iterdir()) == ["1_imported.dot", "2_after_passes.dot", "3_quantized.dot"]
     dot = (dots / "2_after_passes.dot").read_text()
     assert dot.startswith("digraph") and dot.count('label="conv_2d') == 2
-    quiet = subprocess.run([str(exe), *_flags(sm, cal, tmp_path / "b.tflite", "-q")], capture_output=True,
-                           text=True, env=env, timeout=300)
+    quiet = _console(*_flags(sm, cal, tmp_path / "b.tflite", "-q"))
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
     assert (tmp_path / "a.tflite").read_bytes() == (tmp_path / "b.tflite").read_bytes()
 
@@ -108,16 +111,12 @@ def test_console_script_exit_codes_after_tensorflow(digits: tuple[Path, Path, An
     """The console script leaves without TensorFlow's teardown once TensorFlow is loaded: the exit code, the report
     and every line of output must still come through."""
     sm, cal, _ = digits
-    exe = Path(sys.executable).with_name("qconvert")
-    env = {**os.environ, "NO_COLOR": "1"}
     report = tmp_path / "r.json"
-    ok = subprocess.run([str(exe), *_flags(sm, cal, tmp_path / "ok.tflite", f"--report={report}")],
-                        capture_output=True, text=True, env=env, timeout=300)
+    ok = _console(*_flags(sm, cal, tmp_path / "ok.tflite", f"--report={report}"))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.splitlines()[-1].startswith("time: ")  # the last line of the summary, flushed
     assert json.loads(report.read_text())["output"]["bytes"] == (tmp_path / "ok.tflite").stat().st_size
-    bad = subprocess.run([str(exe), *_flags(sm, tmp_path / "missing.npy", tmp_path / "bad.tflite")],
-                         capture_output=True, text=True, env=env, timeout=300)
+    bad = _console(*_flags(sm, tmp_path / "missing.npy", tmp_path / "bad.tflite"))
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("qconvert: error: ") and "missing.npy" in bad.stderr
     assert not (tmp_path / "bad.tflite").exists()
