@@ -11,6 +11,8 @@ Input roles:
   BIAS          int32, zero point 0, scale = input scale * weight scale (per channel);
   INDEX         an integer operand (shape, axes, paddings, indices): left as it is;
   SAME_AS_OUT   an activation that must share the output's scale (concatenation/pack in int8, maximum ...).
+Sums (``sums_inputs``): the kernel adds its two activation inputs; addends computed only for it share the output's
+range, so the integer kernel adds exactly (quantizer.share_sum_ranges).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class OpQuantSpec:
     uint8_rescales_inputs: bool = False
     # The input whose scale a SAME output shares (split takes the axis first, the data second).
     data_input: int = 0
+    # The kernel adds its activation inputs: on one grid in and out it adds exactly (no rounding of the sum).
+    sums_inputs: bool = False
 
 
 SOFTMAX_FIXED = Fixed(scale=1.0 / 256.0, zero_point_uint8=0, zero_point_int8=-128)
@@ -72,7 +76,7 @@ SPECS: dict[str, OpQuantSpec] = {
     "transpose_conv": OpQuantSpec((I, W, A), weight_axis=0, data_input=2),
     "space_to_depth": OpQuantSpec((A,), Out.SAME),
     "depth_to_space": OpQuantSpec((A,), Out.SAME),
-    "add": OpQuantSpec((A, A)),
+    "add": OpQuantSpec((A, A), sums_inputs=True),
     "sub": OpQuantSpec((A, A)),
     "mul": OpQuantSpec((A, A)),
     "div": OpQuantSpec((A, A), int8=False),

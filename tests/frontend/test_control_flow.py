@@ -175,12 +175,7 @@ def _tensorflow_int8(saved_model: Path, calibration: Path, tf: Any) -> bytes:  #
     return conv.convert()
 
 
-_QUANTIZER_GAP = pytest.mark.xfail(
-    reason="qconvert's int8 quantizer trails TensorFlow's on SimpleRNN by ~2.7 dB on Keras' own unroll=True graph "
-           "as well (30.1 vs 32.7 dB): a quantizer matter, not the unroller's", strict=False)
-
-
-@pytest.mark.parametrize("name", ["lstm", "gru", pytest.param("simple_rnn", marks=_QUANTIZER_GAP)])
+@pytest.mark.parametrize("name", ["lstm", "gru", "simple_rnn"])
 def test_int8_sqnr_at_least_tensorflow(name: str, rnn_case: Callable[[str], Case], tf: Any, litert: Any,  # noqa: ANN401
                                        sqnr: Any) -> None:  # noqa: ANN401
     """TensorFlow's converter makes no INT8 model of the unroll=False layer (from the SavedModel: TensorListReserve
