@@ -27,11 +27,11 @@ class ReferenceExecutor:
     The IR's static shapes have batch 1; the function is traced with a free batch dimension on the inputs, so one
     call runs a whole batch. Reshape-like ops whose target fixes the batch run per sample (``batched=False``).
     Constants are created once as eager tensors and captured (not copied into the traced graph). With
-    ``summarize``, each fetched tensor is reduced inside the graph (e.g. to min/max) so that big activations never
+    ``summarize(tensor, value)``, each fetched tensor is reduced inside the graph (e.g. to min/max) so that big activations never
     leave TensorFlow; ``run_batch`` then returns the flat list of summaries."""
 
     def __init__(self, graph: Graph, fetch: Sequence[Tensor] | None = None, batched: bool = True,
-                 summarize: Callable[[Any], list[Any]] | None = None) -> None:
+                 summarize: Callable[[Tensor, Any], list[Any]] | None = None) -> None:
         self.graph = graph
         self.fetch = list(fetch) if fetch is not None else list(graph.outputs)
         self.batched = batched and _batch_safe(graph)
@@ -61,7 +61,7 @@ class ReferenceExecutor:
             values = [env[id(t)] for t in fetch]
             if summarize is None:
                 return values
-            return [s for v in values for s in summarize(v)]
+            return [s for t, v in zip(fetch, values, strict=True) for s in summarize(t, v)]
 
         sig = [tf.TensorSpec([None, *t.shape[1:]] if self.batched and t.shape else t.shape, tf.as_dtype(t.dtype))
                for t in graph.inputs]

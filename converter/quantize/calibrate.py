@@ -50,15 +50,15 @@ def batch_size(graph: Graph) -> int:
     return max(1, min(BATCH, ACTIVATION_BUDGET // max(largest, 1)))
 
 
-def _summarizer(with_sample: bool, with_means: Callable[[int], bool]) -> Callable[[Any], list[Any]]:
-    """In-graph reduction of the i-th fetched tensor: [min, max, size, per-channel sum or 0, (sample)]."""
+def _summarizer(with_sample: bool, means_for: Collection[str]) -> Callable[[Tensor, Any], list[Any]]:
+    """In-graph reduction of a fetched tensor: [min, max, size, per-channel sum (if named in ``means_for``, else
+    empty), (sample)]."""
     tf = tensorflow()
-    count = iter(range(1 << 30))
 
-    def summarize(x: Any) -> list[Any]:  # noqa: ANN401 - tf.Tensor
+    def summarize(t: Tensor, x: Any) -> list[Any]:  # noqa: ANN401 - tf.Tensor
         flat = tf.reshape(x, [-1])
         out = [tf.reduce_min(flat), tf.reduce_max(flat), tf.size(flat)]
-        if with_means(next(count)):
+        if t.name in means_for:
             channels = x.shape[-1] if x.shape.rank else 1
             out.append(tf.reduce_sum(tf.cast(tf.reshape(x, [-1, channels]), tf.float64), axis=0))
         else:
@@ -78,11 +78,9 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
 
     targets = [t for t in activations(graph) if t.qrange is None or not t.qrange.fake_quant]
-    wanted = set(means_for)
     sampled = needs_sample(method)
     k = 5 if sampled else 4
-    executor = ReferenceExecutor(graph, fetch=targets,
-                                 summarize=_summarizer(sampled, lambda i: targets[i].name in wanted))
+    executor = ReferenceExecutor(graph, fetch=targets, summarize=_summarizer(sampled, set(means_for)))
     observers = [make_observer(method) for _ in targets]
     sums: list[np.ndarray | None] = [None] * len(targets)
     rows = [0] * len(targets)
