@@ -77,6 +77,14 @@ class Console:
         if q is not None:
             extra = f", bias corrected in {q['bias_corrected']} layers" if q["bias_corrected"] else ""
             self.line(f"quantized tensors: {q['quantized_tensors']}{extra}")
+            prec = q.get("precision")
+            if prec is not None:
+                counts = ", ".join(f"{k} x{v}" for k, v in sorted(prec["counts"].items()))
+                self.line(f"precision: {counts} (default {prec['default']})")
+                self.table(f"layers not at {prec['default']} (float ones below)", ["node", "op", "precision", "why"],
+                           [[e["name"], e["op"], e["precision"] + (f" w{e['weight_bits']}" if e["weight_bits"] != 8
+                                                                   else ""), e["reason"]]
+                            for e in prec["layers"] if e["precision"] not in (prec["default"], "float")])
             if q["float_ops"]:
                 self.table("float ops (no integer kernel, or kept float)", ["node", "op", "reason"],
                            [[f["name"], f["op"], f["reason"]] for f in q["float_ops"]])

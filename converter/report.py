@@ -10,6 +10,7 @@ from typing import Any
 
 from .ir import Tensor
 from .pipeline import ConversionResult
+from .quantize.quantizer import QuantizeResult
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -24,6 +25,18 @@ def _io(t: Tensor, name: str) -> dict[str, Any]:
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+def _precision(q: QuantizeResult) -> dict[str, Any]:
+    """The resolved precision plan: the mode's default and every op's precision, weight width and why."""
+    plan = q.plan
+    assert plan is not None
+    return {
+        "default": plan.default.precision.value,
+        "counts": plan.counts(plan.layers),
+        "layers": [{"name": name, "op": q.layer_ops.get(name, ""), "precision": lp.precision.value,
+                    "weight_bits": lp.weight_bits, "reason": lp.reason} for name, lp in plan.layers.items()],
+    }
 
 
 def build_report(result: ConversionResult, output_path: str | None = None) -> dict[str, Any]:
@@ -54,6 +67,7 @@ def build_report(result: ConversionResult, output_path: str | None = None) -> di
             "float_ops": [{"name": f.name, "op": f.op, "reason": f.reason} for f in q.float_nodes],
             "inserted_ops": q.inserted,
             "bias_corrected": q.bias_corrected,
+            "precision": None if q.plan is None else _precision(q),
         },
         "weight_only": None if result.weight_only is None else {
             "tensors": result.weight_only.tensors, "bytes_before": result.weight_only.bytes_before,

@@ -7,6 +7,7 @@ import numpy as np
 from ..config import ConversionConfig, InferenceType
 from ..errors import UsageError
 from ..ir import Graph
+from .precision import LayerPrecision, Precision, PrecisionPlan, matching_nodes, precision_of_dtype
 from .qmath import INT8, UINT8
 from .quantizer import FLOAT32, QuantizeOptions
 from .spec import In, input_role, spec_for
@@ -29,8 +30,16 @@ def has_per_channel_fake_quant(graph: Graph) -> bool:
     return False
 
 
+def precision_plan(config: ConversionConfig, graph: Graph, default: Precision) -> PrecisionPlan:
+    """The mode's ``default`` precision for every op, changed per layer by --float_layers."""
+    base = PrecisionPlan.uniform(default, reason=f"--inference_type={config.inference_type.value}")
+    return base.with_layers({n.name: LayerPrecision(Precision.FLOAT, reason="kept float by --float_layers")
+                             for n in matching_nodes(graph, config.float_layers)})
+
+
 def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[str]]:
-    """Quantizer options for ``config``; notes say what was decided on the user's behalf."""
+    """Quantizer options for ``config`` (the precision plan among them); notes say what was decided on the
+    user's behalf."""
     notes: list[str] = []
     inside = _DTYPES[config.inference_type]
     per_channel = not config.per_tensor
@@ -55,7 +64,7 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
     if stats_dtype == FLOAT32:
         stats_dtype = _DTYPES[config.inference_type]
     opts = QuantizeOptions(
-        activation_dtype=np.dtype(inside),
+        plan=precision_plan(config, graph, precision_of_dtype(inside)),
         weights_per_channel=per_channel,
         input_dtype=np.dtype(_DTYPES[config.input_type]),
         output_dtype=np.dtype(_DTYPES[config.output_type]),
@@ -63,6 +72,5 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
         stats_dtype=np.dtype(stats_dtype),
         default_range=config.default_ranges,
         allow_float_fallback=config.allow_float_fallback,
-        float_layers=config.float_layers,
     )
     return opts, notes

@@ -13,8 +13,7 @@ Steps, each driven by the spec table (quantize.spec):
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +31,7 @@ from .params import (
     weight_params_int8,
     weight_params_uint8,
 )
+from .precision import LayerPrecision, Precision, PrecisionPlan
 from .qmath import INT8, UINT8, dequantize_array
 from .spec import In, OpQuantSpec, Out, has_kernel, input_role, spec_for
 
@@ -40,7 +40,7 @@ FLOAT32 = np.dtype(np.float32)
 
 @dataclass(frozen=True)
 class QuantizeOptions:
-    activation_dtype: np.dtype
+    plan: PrecisionPlan  # each op's precision (quantize.precision); the quantizer resolves what kernels allow
     weights_per_channel: bool
     input_dtype: np.dtype  # float32, uint8 or int8: what the model's users feed
     output_dtype: np.dtype
@@ -48,7 +48,6 @@ class QuantizeOptions:
     stats_dtype: np.dtype = UINT8  # the integer type mean/std are expressed in
     default_range: tuple[float, float] | None = None
     allow_float_fallback: bool = True
-    float_layers: tuple[str, ...] = ()
     # Per-channel input means from calibration, by tensor name: enables bias correction of per-tensor weights.
     activation_means: Mapping[str, np.ndarray] = field(default_factory=dict)
 
@@ -68,6 +67,9 @@ class QuantizeResult:
     bias_corrected: int = 0
     shared_sum_ranges: int = 0  # adds whose addends and sum share one range (share_sum_ranges)
     notes: list[str] = field(default_factory=list)
+    # The plan as resolved: every op that computes on float tensors, with the precision it runs at and why.
+    plan: PrecisionPlan | None = None
+    layer_ops: dict[str, str] = field(default_factory=dict)  # IR op of each node the plan names
 
 
 def _is_float(t: Tensor | None) -> bool:
@@ -79,32 +81,17 @@ def _calibrated(t: Tensor) -> bool:
     return t.qrange is not None and not t.qrange.fake_quant and not t.qrange.per_channel
 
 
-def _matches(patterns: Sequence[str], node: Node) -> bool:
-    """--float_layers: a pattern names a node by its name, an output tensor's name or TF name (as the per-layer
-    report prints them), exactly or as a regular expression."""
-    names = {node.name, *(t.name for t in node.outputs), *(t.tf_name for t in node.outputs)}
-    for p in patterns:
-        if p in names:
-            return True
-        try:
-            rx = re.compile(p)
-        except re.error:  # not a regular expression: it was meant literally
-            continue
-        if any(rx.fullmatch(name) for name in names):
-            return True
-    return False
-
-
 class _Quantizer:
     def __init__(self, graph: Graph, opts: QuantizeOptions) -> None:
         self.g = graph
         self.o = opts
-        self.dt = np.dtype(opts.activation_dtype)
         self.params: dict[int, QuantParams] = {}
         # Quantization of what users feed, per graph input, when it differs from the input's own (mean/std given
         # for an input that also has a fake-quant range: a QUANTIZE op requantizes onto the trained grid).
         self.feed_params: dict[int, QuantParams] = {}
         self.qnodes: dict[int, OpQuantSpec] = {}
+        # Activation type of each integer node (its precision's), by node id.
+        self.node_dt: dict[int, np.dtype] = {}
         self.result = QuantizeResult()
         self._quantized_view: dict[tuple[int, QuantParams | None], Tensor] = {}
         self._dequantized: dict[int, Tensor] = {}
@@ -112,18 +99,24 @@ class _Quantizer:
 
     # ---- 1. which nodes run integer kernels
     def choose_nodes(self) -> None:
+        """Each op runs at the precision the plan asks for, or float when LiteRT has no kernel for it there."""
         float_nodes: list[FloatNode] = []
+        resolved: dict[str, LayerPrecision] = {}
         for node in self.g.nodes:
             if not any(_is_float(t) for t in (*node.inputs, *node.outputs)):
                 continue
+            asked = self.o.plan.of(node)
+            if asked.weight_bits != 8:
+                raise QuantizationError(f"{node.name}: {asked.weight_bits}-bit weights are not supported")
+            dt = asked.precision.activation_dtype
             spec = spec_for(node.op)
             reason = None
-            if self.o.float_layers and _matches(self.o.float_layers, node):
-                reason = "kept float by --float_layers"
+            if asked.precision is Precision.FLOAT:
+                reason = asked.reason or "kept float"
             elif spec is None:
                 reason = f"no integer kernel for {node.op}"
-            elif not has_kernel(spec, self.dt):
-                reason = f"no {self.dt.name} kernel for {node.op} in LiteRT"
+            elif not has_kernel(spec, dt):
+                reason = f"no {dt.name} kernel for {node.op} in LiteRT"
             else:
                 for i, t in enumerate(node.inputs):
                     role = input_role(spec, i)
@@ -131,8 +124,13 @@ class _Quantizer:
                         reason = f"input {i} ({t.name}) is not constant"
             if reason is None:
                 self.qnodes[id(node)] = spec  # type: ignore[assignment]
+                self.node_dt[id(node)] = dt
+                resolved[node.name] = asked
             else:
                 float_nodes.append(FloatNode(node.name, node.op, reason))
+                resolved[node.name] = LayerPrecision(Precision.FLOAT, asked.weight_bits, reason)
+            self.result.layer_ops[node.name] = node.op
+        self.result.plan = PrecisionPlan(self.o.plan.default, resolved)
         if float_nodes and not self.o.allow_float_fallback:
             listed = "; ".join(f"{f.name} ({f.op}: {f.reason})" for f in float_nodes[:8])
             more = f" and {len(float_nodes) - 8} more" if len(float_nodes) > 8 else ""
@@ -141,6 +139,16 @@ class _Quantizer:
                 "drop --no_float_fallback to keep them float"
             )
         self.result.float_nodes = float_nodes
+
+    def tensor_dt(self, t: Tensor) -> np.dtype:
+        """The integer type of an activation: its producer's; for a graph input or a float island's output, the
+        widest of its integer readers' (the others read a requantized view)."""
+        if t.producer is not None and id(t.producer) in self.node_dt:
+            return self.node_dt[id(t.producer)]
+        readers = [self.node_dt[id(c)] for c in t.consumers if id(c) in self.node_dt]
+        if readers:
+            return max(readers, key=lambda d: d.itemsize)
+        return self.o.plan.default.precision.activation_dtype
 
     # ---- 2. parameters of activations
     def propagate_back(self) -> None:
@@ -223,11 +231,11 @@ class _Quantizer:
 
     def _range_params(self, t: Tensor, missing: list[Tensor]) -> QuantParams | None:
         if t.qrange is not None:
-            return activation_params(t.qrange, self.dt)
+            return activation_params(t.qrange, self.tensor_dt(t))
         if self.o.default_range is not None:
             lo, hi = self.o.default_range
             t.qrange = QuantRange.per_tensor(lo, hi, RangeSource.DEFAULT)
-            return activation_params(t.qrange, self.dt)
+            return activation_params(t.qrange, self.tensor_dt(t))
         missing.append(t)
         return None
 
@@ -241,9 +249,9 @@ class _Quantizer:
                 p = input_stats_params(st.mean, st.std, self.o.stats_dtype)
                 self.feed_params[id(t)] = p
                 if t.qrange is not None and t.qrange.fake_quant:
-                    self.params[id(t)] = activation_params(t.qrange, self.dt)
+                    self.params[id(t)] = activation_params(t.qrange, self.tensor_dt(t))
                 else:
-                    self.params[id(t)] = shift_params(p, self.dt)
+                    self.params[id(t)] = shift_params(p, self.tensor_dt(t))
                     t.qrange = QuantRange(p.min, p.max, source=RangeSource.INPUT_STATS)
             elif any(id(c) in self.qnodes for c in t.consumers):
                 p2 = self._range_params(t, missing)
@@ -271,8 +279,9 @@ class _Quantizer:
                 if spec.output is Out.FIXED:
                     fx = spec.fixed
                     assert fx is not None
-                    zp = fx.zero_point_uint8 if self.dt == UINT8 else fx.zero_point_int8
-                    self.params[id(t)] = fixed_params(fx.scale, zp, self.dt)
+                    dt = self.node_dt[id(node)]
+                    zp = fx.zero_point_uint8 if dt == UINT8 else fx.zero_point_int8
+                    self.params[id(t)] = fixed_params(fx.scale, zp, dt)
                 elif spec.output is Out.SAME:
                     src = node.inputs[spec.data_input]
                     if src is not None and id(src) in self.params:
@@ -309,7 +318,7 @@ class _Quantizer:
             spec = self.qnodes.get(id(node))
             if spec is None or not node.outputs or id(node.outputs[0]) not in self.params:
                 continue
-            if self.dt == UINT8 and spec.uint8_rescales_inputs:
+            if self.node_dt[id(node)] == UINT8 and spec.uint8_rescales_inputs:
                 continue
             out_p = self.params[id(node.outputs[0])]
             for i, t in enumerate(node.inputs):
@@ -364,13 +373,13 @@ class _Quantizer:
         if _is_float(t) and not self._is_integer_region(t):
             key = (id(t), None)
             if key not in self._quantized_view:
-                self._quantized_view[key] = self._insert("quantize", t, self.dt, have, "quantized")
+                self._quantized_view[key] = self._insert("quantize", t, have.dtype, have, "quantized")
             base = self._quantized_view[key]
         if want is None or want == have:
             return base
         key2 = (id(t), want)
         if key2 not in self._quantized_view:
-            self._quantized_view[key2] = self._insert("quantize", base, self.dt, want, "requantized")
+            self._quantized_view[key2] = self._insert("quantize", base, want.dtype, want, "requantized")
         return self._quantized_view[key2]
 
     def _is_integer_region(self, t: Tensor) -> bool:
@@ -406,6 +415,7 @@ class _Quantizer:
         return self._dequantized[id(t)]
 
     def _rewrite_qnode(self, node: Node, spec: OpQuantSpec) -> None:
+        dt = self.node_dt[id(node)]
         out_p = self.params.get(id(node.outputs[0])) if node.outputs else None
         weight_p: QuantParams | None = None
         shift: np.ndarray | None = None
@@ -417,7 +427,7 @@ class _Quantizer:
                 continue
             if t.is_const:
                 if role is In.WEIGHT:
-                    if self.dt == INT8:
+                    if dt != UINT8:
                         axis = spec.weight_axis if self.o.weights_per_channel else None
                         weight_p = weight_params_int8(t, axis)
                         self._const(node, i, t, weight_p, narrow=True)
@@ -439,9 +449,9 @@ class _Quantizer:
                 else:
                     data = np.asarray(t.data, dtype=np.float64)
                     r = QuantRange.per_tensor(float(data.min()), float(data.max()), RangeSource.WEIGHTS)
-                    self._const(node, i, t, activation_params(r, self.dt))
+                    self._const(node, i, t, activation_params(r, dt))
                 continue
-            want = out_p if role is In.SAME_AS_OUT and not (self.dt == UINT8 and spec.uint8_rescales_inputs) \
+            want = out_p if role is In.SAME_AS_OUT and not (dt == UINT8 and spec.uint8_rescales_inputs) \
                 else None
             if spec.output is Out.SAME and i == spec.data_input:
                 want = out_p
@@ -471,7 +481,7 @@ class _Quantizer:
                 self.params[id(feed)] = feed_p
             g.replace_input(t, feed)
             g.rename(feed, t.name)
-            g.rename(t, f"{feed.name}/{self.dt.name}")
+            g.rename(t, f"{feed.name}/{p.dtype.name}")
             g.add_node("quantize", [feed], [t], name=t.name)
             self.result.inserted["quantize"] = self.result.inserted.get("quantize", 0) + 1
         # Graph outputs.

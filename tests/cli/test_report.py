@@ -51,9 +51,13 @@ def test_report_json_validates_and_matches_the_model(digits: tuple[Path, Path, A
     assert report["calibration"] == {"samples": 128, "tensors": report["calibration"]["tensors"], "method": "minmax"}
     assert report["ops"]["after_passes"]["conv_2d"] == 2 and "batch_norm" not in report["ops"]["after_passes"]
     assert report["sizes"]["weights_bytes_float"] > 3.5 * report["sizes"]["weights_bytes_converted"]
+    prec = report["quantization"]["precision"]
+    assert prec["default"] == "int8" and prec["counts"] == {"int8": len(prec["layers"])}
+    assert {e["op"] for e in prec["layers"]} >= {"conv_2d", "depthwise_conv_2d", "fully_connected", "softmax"}
     sqnrs = [e["sqnr_db"] for e in report["layers"]]
     assert sqnrs == sorted(sqnrs) and len(sqnrs) >= 5
     text = capsys.readouterr().out
+    assert f"precision: int8 x{len(prec['layers'])} (default int8)" in text
     assert "per-layer error, worst first" in text and report["layers"][0]["tensor"] in text
     assert "\x1b[" not in text  # not a terminal: no colour codes
 

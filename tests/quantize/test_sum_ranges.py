@@ -21,11 +21,13 @@ from converter.ir import Activation, Graph, QuantRange, RangeSource, Tensor
 from converter.ir.attrs import FullyConnectedAttrs, FusedActivationAttrs
 from converter.quantize import spec
 from converter.quantize.params import activation_params
+from converter.quantize.precision import Precision, PrecisionPlan
 from converter.quantize.qmath import INT8
 from converter.quantize.quantizer import FLOAT32, QuantizeOptions, QuantizeResult, quantize_graph
 
 F, UNITS = 5, 8
-OPTS = QuantizeOptions(activation_dtype=INT8, weights_per_channel=True, input_dtype=FLOAT32, output_dtype=FLOAT32)
+OPTS = QuantizeOptions(plan=PrecisionPlan.uniform(Precision.INT8), weights_per_channel=True, input_dtype=FLOAT32,
+                       output_dtype=FLOAT32)
 
 
 def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
