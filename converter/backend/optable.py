@@ -91,6 +91,13 @@ def _reverse_version(node: Node) -> int:
     return 3 if dt == _INT8 else 2 if dt == _BOOL else 1
 
 
+def _space_batch_version(node: Node) -> int:
+    # SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND: v2 int8, v3 for 3-D inputs (one spatial axis).
+    if len(node.input(0).shape) == 3:
+        return 3
+    return _int8_version(2)(node)
+
+
 @dataclass(frozen=True)
 class OpEntry:
     """How one IR op is written: BuiltinOperator name, options table (also the BuiltinOptions union member),
@@ -180,6 +187,9 @@ OPS: dict[str, OpEntry] = {
     "leaky_relu": OpEntry("LEAKY_RELU", "LeakyReluOptions", lambda n: {"Alpha": n.attrs.alpha},  # type: ignore[union-attr]
                           _int8_version(2)),
     "hard_swish": OpEntry("HARD_SWISH", "HardSwishOptions"),
+    "prelu": OpEntry("PRELU", None),  # LiteRT registers PRELU version 1 only; its kernel takes int8/uint8 there
+    "log_softmax": OpEntry("LOG_SOFTMAX", "LogSoftmaxOptions", version=_int8_version(2)),
+    "l2_normalization": OpEntry("L2_NORMALIZATION", "L2NormOptions", _act_fields, _int8_version(2)),
     "gelu": OpEntry("GELU", "GeluOptions", lambda n: {"Approximate": n.attrs.approximate}, _int8_version(2)),  # type: ignore[union-attr]
     "pad": OpEntry("PAD", "PadOptions", version=_int8_version(2)),
     "padv2": OpEntry("PADV2", "PadV2Options", version=_int8_version(2)),
@@ -241,6 +251,8 @@ OPS: dict[str, OpEntry] = {
                                          "StrideH": n.attrs.stride[0]},  # type: ignore[union-attr]
                               lambda n: 3 if len(n.inputs) > 3 and n.inputs[3] is not None else
                               (2 if _in_dtype(n, 2) == _INT8 else 1)),
+    "space_to_batch_nd": OpEntry("SPACE_TO_BATCH_ND", "SpaceToBatchNDOptions", version=_space_batch_version),
+    "batch_to_space_nd": OpEntry("BATCH_TO_SPACE_ND", "BatchToSpaceNDOptions", version=_space_batch_version),
     "space_to_depth": OpEntry("SPACE_TO_DEPTH", "SpaceToDepthOptions",
                               lambda n: {"BlockSize": n.attrs.block_size}, _int8_version(2)),  # type: ignore[union-attr]
     "depth_to_space": OpEntry("DEPTH_TO_SPACE", "DepthToSpaceOptions",

@@ -19,7 +19,7 @@ ReferenceFn = Callable[..., Sequence[Any]]
 HANDLERS: dict[str, HandlerFn] = {}
 REFERENCES: dict[str, ReferenceFn] = {}
 
-_HANDLER_MODULES = ("control", "nn", "math", "array", "fake_quant", "einsum")
+_HANDLER_MODULES = ("control", "nn", "math", "array", "fake_quant", "einsum", "space_batch")
 
 
 def tf_op(*op_types: str) -> Callable[[HandlerFn], HandlerFn]:

@@ -17,7 +17,9 @@ from .fold_constants import FoldConstants
 from .fold_pad import FoldPadIntoConv
 from .fuse_activation import FuseActivation
 from .fuse_bias_add import FuseBiasAdd
+from .fuse_dilated_conv import FuseDilatedConv
 from .fuse_patterns import FuseGelu, FuseHardSwish
+from .fuse_prelu import FusePRelu
 from .legalize import AddMissingBias, DropZeroBias
 from .remove_identity import RemoveIdentity
 
@@ -30,21 +32,24 @@ def default_phases() -> list[tuple[str, list[Pass]]]:
         and the activation patterns expect; FoldConstants turns weight subgraphs (TF1's mul_fold/add_fold, transposes of filters
         into TFLite layout) into constants; AbsorbFakeQuant needs constant weights to quantize them, and makes
         new constants that FoldConstants then carries through layout ops; DCE drops what folding orphaned.
+        FuseDilatedConv here, before folding: the bias add or batch norm that stood between the convolution and
+        BatchToSpaceND then follows the new dilated convolution directly, where FoldBatchNorm/FuseBiasAdd fold it.
     folding: runs on constant weights. FoldBatchNorm and FuseBiasAdd alternate until neither fires (conv ->
         BiasAdd -> Mul -> Add needs bias, then mul, then add folded in that order); FoldPadIntoConv turns
         explicit zero pads in front of VALID convolutions into SAME padding.
-    activation: FuseActivation only after folding is complete: an activation fused into a stray add would hide
-        that add from FuseBiasAdd. FuseHardSwish after it (it accepts relu6 fused into the x + 3 add); FuseGelu
-        needs CanonicalizeArithmetic's x * (1/sqrt2) form.
+    activation: FusePRelu first: it needs relu(x) and relu(-x) as separate nodes, before FuseActivation could
+        fuse a relu into the layer producing its input. FuseActivation only after folding is complete: an
+        activation fused into a stray add would hide that add from FuseBiasAdd. FuseHardSwish after it (it
+        accepts relu6 fused into the x + 3 add); FuseGelu needs CanonicalizeArithmetic's x * (1/sqrt2) form.
     lowering: batch norms that did not follow a conv become mul + add; FoldConstants precomputes their
         constants; AddMissingBias last, after every bias-producing fusion had its chance; DedupeConstants after
         everything that refuses shared weights.
     """
     return [
         ("cleanup", [RemoveIdentity(), FoldConstants(), AbsorbFakeQuant(), CanonicalizeArithmetic(),
-                     EliminateCommonSubexpressions(), DeadCodeElimination()]),
+                     EliminateCommonSubexpressions(), FuseDilatedConv(), DeadCodeElimination()]),
         ("folding", [FoldBatchNorm(), FuseBiasAdd(), FoldPadIntoConv(), DeadCodeElimination()]),
-        ("activation", [FuseActivation(), FuseHardSwish(), FuseGelu(), DeadCodeElimination()]),
+        ("activation", [FusePRelu(), FuseActivation(), FuseHardSwish(), FuseGelu(), DeadCodeElimination()]),
         ("lowering", [LowerBatchNorm(), FoldConstants(), DeadCodeElimination(), AddMissingBias(),
                       DropZeroBias(), DedupeConstants()]),
     ]

@@ -66,6 +66,10 @@ class OpQuantSpec:
 
 SOFTMAX_FIXED = Fixed(scale=1.0 / 256.0, zero_point_uint8=0, zero_point_int8=-128)
 TANH_FIXED = Fixed(scale=1.0 / 128.0, zero_point_uint8=128, zero_point_int8=0)
+# LOG_SOFTMAX (lite/kernels/activations.cc): outputs in [-16, 0) on scale 16/256, the top code at 0.
+LOG_SOFTMAX_FIXED = Fixed(scale=16.0 / 256.0, zero_point_uint8=255, zero_point_int8=127)
+# L2_NORMALIZATION (lite/kernels/l2norm.cc): outputs in [-1, 1] on scale 1/128, centred.
+L2_NORM_FIXED = Fixed(scale=1.0 / 128.0, zero_point_uint8=128, zero_point_int8=0)
 
 A, W, B, I, S = In.ACT, In.WEIGHT, In.BIAS, In.INDEX, In.SAME_AS_OUT
 
@@ -75,6 +79,8 @@ SPECS: dict[str, OpQuantSpec] = {
     "fully_connected": OpQuantSpec((A, W, B), weight_axis=0),
     "transpose_conv": OpQuantSpec((I, W, A), weight_axis=0, data_input=2),
     "space_to_depth": OpQuantSpec((A,), Out.SAME),
+    "space_to_batch_nd": OpQuantSpec((A, I, I), Out.SAME),
+    "batch_to_space_nd": OpQuantSpec((A, I, I), Out.SAME),
     "depth_to_space": OpQuantSpec((A,), Out.SAME),
     "add": OpQuantSpec((A, A), sums_inputs=True),
     "sub": OpQuantSpec((A, A)),
@@ -113,6 +119,10 @@ SPECS: dict[str, OpQuantSpec] = {
     "softmax": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED),
     "logistic": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED),
     "tanh": OpQuantSpec((A,), Out.FIXED, TANH_FIXED),
+    "log_softmax": OpQuantSpec((A,), Out.FIXED, LOG_SOFTMAX_FIXED),
+    "l2_normalization": OpQuantSpec((A,), Out.FIXED, L2_NORM_FIXED),
+    # alpha is a constant operand with its own scale (the kernel rescales both branches to the output).
+    "prelu": OpQuantSpec((A, A)),
     "relu": OpQuantSpec((A,)),
     "relu6": OpQuantSpec((A,)),
     "relu_n1_to_1": OpQuantSpec((A,)),

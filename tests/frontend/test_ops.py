@@ -54,6 +54,11 @@ OPS: dict[str, tuple[tuple[int, ...], Callable[[Any, Any], Any], float | None]] 
     "layer_norm": ((1, 5, 8), lambda tf, x: (x - tf.reduce_mean(x, -1, keepdims=True)) *
                    tf.math.rsqrt(tf.reduce_mean(tf.square(x - tf.reduce_mean(x, -1, keepdims=True)), -1,
                                                 keepdims=True) + 1e-3), 25),
+    "log_softmax": ((1, 10), lambda tf, x: tf.nn.log_softmax(2.0 * x), 30),
+    "prelu": ((1, 4, 4, 3), lambda tf, x: tf.nn.relu(x) - np.float32([0.1, 0.2, 0.3]) * tf.nn.relu(-x), 35),
+    # No convolution in between: the two stay SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND.
+    "space_batch_nd": ((1, 4, 6, 2), lambda tf, x: tf.compat.v1.batch_to_space_nd(
+        tf.nn.relu(tf.space_to_batch_nd(x, [2, 2], [[0, 0], [1, 1]])), [2, 2], [[0, 0], [1, 1]]), 35),
     "exp_log_sqrt": ((1, 10), lambda tf, x: tf.exp(x) + tf.sqrt(tf.abs(x)) + tf.math.log(tf.abs(x) + 1.0), None),
     "argmax": ((1, 10), lambda tf, x: tf.cast(tf.argmax(x, axis=1), tf.float32), None),
     "select": ((1, 10), lambda tf, x: tf.where(x > 0.0, x, 0.1 * x), None),

@@ -10,6 +10,7 @@ TF -> IR:
   Relu/Relu6/Sigmoid/Tanh/Elu/LeakyRelu    -> relu/relu6/logistic/tanh/elu/leaky_relu
   MaxPool/AvgPool                          -> max_pool_2d/average_pool_2d
   Softmax                                  -> softmax
+  LogSoftmax                               -> log_softmax
   Conv2DBackpropInput(sizes, filter HWOI, x) -> transpose_conv(output_shape, transpose(filter) OHWI, x)
 """
 
@@ -159,6 +160,11 @@ def softmax(ctx: ImportContext) -> None:
     ctx.emit("softmax", [ctx.input(0)], SoftmaxAttrs(beta=1.0))
 
 
+@tf_op("LogSoftmax")
+def log_softmax(ctx: ImportContext) -> None:
+    ctx.emit("log_softmax", [ctx.input(0)])
+
+
 @tf_op("MaxPool", "AvgPool")
 def pool(ctx: ImportContext) -> None:
     nhwc_only(ctx)
@@ -249,6 +255,25 @@ def ref_leaky_relu(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
 def ref_softmax(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
     a: SoftmaxAttrs = node.attrs  # type: ignore[assignment]
     return [_tf().nn.softmax(x * a.beta)]
+
+
+@reference("log_softmax")
+def ref_log_softmax(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
+    return [_tf().nn.log_softmax(x)]
+
+
+@reference("prelu")
+def ref_prelu(node: Node, x: Any, alpha: Any) -> list[Any]:  # noqa: ANN401
+    """y = x for x >= 0, alpha * x below (alpha broadcast against x)."""
+    tf = _tf()
+    return [tf.maximum(x, 0.0) + alpha * tf.minimum(x, 0.0)]
+
+
+@reference("l2_normalization")
+def ref_l2_normalization(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
+    """y = x / max(||x||, 1e-6) over the last axis (LiteRT's float kernel) = x * rsqrt(max(sum(x^2), 1e-12))."""
+    tf = _tf()
+    return [x * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(x), axis=-1, keepdims=True), 1e-12))]
 
 
 @reference("max_pool_2d", "average_pool_2d")
