@@ -96,6 +96,7 @@ class _Quantizer:
         self._quantized_view: dict[tuple[int, QuantParams | None], Tensor] = {}
         self._dequantized: dict[int, Tensor] = {}
         self._const_cache: dict[tuple[int, QuantParams], Tensor] = {}
+        self._integer_inputs: set[int] = set()
 
     # ---- 1. which nodes run integer kernels
     def choose_nodes(self) -> None:
@@ -307,8 +308,9 @@ class _Quantizer:
         """Kernels that need their inputs at the output's scale (int8 concatenation, pack ...) read them without a
         requantizing QUANTIZE when the producer can write at that scale itself: an input produced by an integer
         node with a free output scale, whose other readers accept any input scale, takes the output's parameters
-        (one rounding instead of two; the output's calibrated range covers every input's). Later nodes first, so
-        a chain of concatenations settles on the outermost one's scale.
+        (one rounding instead of two; the output's calibrated range covers every input's). So does a graph input
+        fed as float (its QUANTIZE writes that scale). Later nodes first, so a chain of concatenations settles on
+        the outermost one's scale.
 
         Readers that pass the scale through (pooling, pad, reshape ...) accept it too, and their outputs follow
         the new scale, as in TensorFlow's converter: a NASNet cell's sum feeds an average pool and the cell's
@@ -326,7 +328,11 @@ class _Quantizer:
                     continue
                 prod = t.producer
                 pspec = self.qnodes.get(id(prod)) if prod is not None else None
-                if pspec is None or pspec.output is not Out.FREE or self.g.is_output(t) or len(prod.outputs) != 1:  # type: ignore[union-attr]
+                if prod is None and not self._float_fed_input(t):
+                    continue
+                if prod is not None and (pspec is None or pspec.output is not Out.FREE or len(prod.outputs) != 1):
+                    continue
+                if self.g.is_output(t):
                     continue
                 followers: list[Node] = []
                 if all(self._accepts_scale(c, t, out_p, followers) for c in t.consumers if c is not node):
@@ -335,6 +341,12 @@ class _Quantizer:
                     for f in followers:
                         for y in f.outputs:
                             self.params[id(y)] = out_p
+
+    def _float_fed_input(self, t: Tensor) -> bool:
+        """A graph input fed as float with no quantization of its own (mean/std, fake quant): its QUANTIZE can
+        write any scale, so it quantizes straight onto the scale its reader needs (one rounding, not two)."""
+        return (any(t is x for x in self.g.inputs) and self.o.input_dtype == FLOAT32 and id(t) not in self.feed_params
+                and not (t.qrange is not None and t.qrange.fake_quant))
 
     def _accepts_scale(self, node: Node, t: Tensor, p: QuantParams, followers: list[Node]) -> bool:
         """Whether ``node`` can read ``t`` at parameters ``p`` as well as at its own: it takes any input scale, or
@@ -399,6 +411,10 @@ class _Quantizer:
         self.g.set_input(node, index, self._const_cache[key])
 
     def rewrite(self) -> None:
+        # Graph inputs integer kernels read, decided before the rewrite puts requantizing QUANTIZE ops (not
+        # integer kernels themselves) between an input and its readers (concatenation, minimum ...).
+        self._integer_inputs = {id(t) for t in self.g.inputs
+                                if id(t) in self.params and any(id(c) in self.qnodes for c in t.consumers)}
         for node in list(self.g.nodes):
             spec = self.qnodes.get(id(node))
             if spec is None:
@@ -468,7 +484,7 @@ class _Quantizer:
         g, o = self.g, self.o
         # Graph inputs.
         for t in list(g.inputs):
-            if id(t) not in self.params or not any(id(c) in self.qnodes for c in t.consumers):
+            if id(t) not in self._integer_inputs:
                 continue
             p = self.params[id(t)]
             feed_p = None
