@@ -56,7 +56,8 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
 @click.option("--input_arrays", "--input_array", "input_arrays", help="Input tensor names, comma-separated.")
 @click.option("--output_arrays", "--output_array", "output_arrays", help="Output tensor names, comma-separated.")
 @click.option("--input_shapes", "--input_shape", "input_shapes",
-              help="Shapes of the inputs: dims comma-separated, inputs ':'-separated, e.g. \"1,224,224,3\".")
+              help="Shapes of the inputs: dims comma-separated, inputs ':'-separated, e.g. \"1,224,224,3\"; an "
+                   "empty entry is a scalar (\"1,4:\").")
 @click.option("--mean_values", "--mean_value", "mean_values",
               help="Per input: real = (quantized - mean) / std. Comma-separated, one per input.")
 @click.option("--std_dev_values", "--std_value", "--std_values", "std_dev_values",

@@ -32,15 +32,15 @@ def name_list(value: str | None) -> tuple[str, ...]:
 
 def shapes(value: str | None, flag: str = "input_shapes") -> tuple[tuple[int, ...] | None, ...]:
     """'1,224, 224,3:1,10' -> ((1, 224, 224, 3), (1, 10)); spaces are allowed, as TOCO allowed them.
-    An empty entry (e.g. 'a::b') leaves that input's shape as the model declares it. '-1' or '?' is refused:
-    the point of the flag is to fix shapes."""
+    An empty entry is a scalar, as in tflite_convert ('1,4:' -> ((1, 4), ())); a 0 dim makes a zero-size input.
+    '-1' or '?' is refused: the point of the flag is to fix shapes."""
     if value is None or not value.strip():
         return ()
     out: list[tuple[int, ...] | None] = []
     for part in value.split(":"):
         part = part.strip()
         if not part:
-            out.append(None)
+            out.append(())
             continue
         dims = []
         for d in part.split(","):
@@ -49,11 +49,11 @@ def shapes(value: str | None, flag: str = "input_shapes") -> tuple[tuple[int, ..
                 n = int(d)
             except ValueError:
                 raise UsageError(
-                    f"--{flag}={value!r}: {d!r} is not a dimension; write comma-separated positive integers, "
+                    f"--{flag}={value!r}: {d!r} is not a dimension; write comma-separated integers >= 0, "
                     "one shape per input separated by ':' (e.g. 1,224,224,3)"
                 ) from None
-            if n <= 0:
-                raise UsageError(f"--{flag}={value!r}: dimension {n} must be positive")
+            if n < 0:
+                raise UsageError(f"--{flag}={value!r}: dimension {n} must be 0 or more")
             dims.append(n)
         out.append(tuple(dims))
     return tuple(out)

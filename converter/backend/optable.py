@@ -21,7 +21,7 @@ _PADDING = {Padding.SAME: 0, Padding.VALID: 1}
 _ACTIVATION = {Activation.NONE: 0, Activation.RELU: 1, Activation.RELU_N1_TO_1: 2, Activation.RELU6: 3,
                Activation.TANH: 4}
 _INT8, _UINT8, _INT16, _FLOAT16 = np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.float16)
-_FLOAT32, _BOOL = np.dtype(np.float32), np.dtype(np.bool_)
+_FLOAT32, _BOOL, _INT64 = np.dtype(np.float32), np.dtype(np.bool_), np.dtype(np.int64)
 
 
 def _in_dtype(node: Node, i: int = 0) -> np.dtype | None:
@@ -98,6 +98,11 @@ def _space_batch_version(node: Node) -> int:
     return _int8_version(2)(node)
 
 
+def _fill_version(node: Node) -> int:
+    dt = _in_dtype(node, 1)
+    return 4 if dt == _FLOAT16 else 3 if dt in (_INT8, _INT16) else 2 if dt == _BOOL else 1
+
+
 @dataclass(frozen=True)
 class OpEntry:
     """How one IR op is written: BuiltinOperator name, options table (also the BuiltinOptions union member),
@@ -135,16 +140,23 @@ def _act_fields(n: Node) -> dict[str, FieldValue]:
     return {"FusedActivationFunction": _act(n)}
 
 
-_TENSOR_TYPE = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7, "int8": 9,
-                "float64": 10}
+# numpy dtype name -> TFLite TensorType (schema TensorType). Strings are numpy object or bytes arrays; int4,
+# bfloat16 and the float8 types are ml_dtypes' numpy types. RESOURCE and VARIANT have no numpy form: the importer
+# resolves them (variables frozen, TensorLists unrolled).
+_TENSOR_TYPE = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "object": 5, "bool": 6, "int16": 7,
+                "complex64": 8, "int8": 9, "float64": 10, "complex128": 11, "uint64": 12, "uint32": 15, "uint16": 16,
+                "int4": 17, "bfloat16": 18, "int2": 19, "uint4": 20, "float8_e4m3fn": 21, "float8_e5m2": 22}
 
 
 def tensor_type(dtype: np.dtype) -> int:
-    """TFLite TensorType of a numpy dtype."""
+    """TFLite TensorType of a numpy dtype (ValueError, naming it, for a type TFLite lacks)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "S":
+        return _TENSOR_TYPE["object"]
     try:
-        return _TENSOR_TYPE[np.dtype(dtype).name]
+        return _TENSOR_TYPE[dt.name]
     except KeyError:
-        raise ValueError(f"dtype {np.dtype(dtype).name} has no TFLite tensor type") from None
+        raise ValueError(f"dtype {dt.name} has no TFLite tensor type") from None
 
 
 OPS: dict[str, OpEntry] = {
@@ -175,7 +187,18 @@ OPS: dict[str, OpEntry] = {
     "reduce_all": OpEntry("REDUCE_ALL", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
     "concatenation": OpEntry("CONCATENATION", "ConcatenationOptions",
                              lambda n: {"Axis": n.attrs.axis, **_act_fields(n)}, _int8_version(2)),  # type: ignore[union-attr]
-    "reshape": OpEntry("RESHAPE", "ReshapeOptions", lambda n: {"NewShape": list(n.attrs.new_shape)}),  # type: ignore[union-attr]
+    # A run-time target shape is the kernel's second input; a static one is the option.
+    "reshape": OpEntry("RESHAPE", "ReshapeOptions",
+                       lambda n: {"NewShape": list(n.attrs.new_shape)} if len(n.inputs) == 1 else {}),  # type: ignore[union-attr]
+    "expand_dims": OpEntry("EXPAND_DIMS", "ExpandDimsOptions"),
+    # An identity left between two names of the model's interface (input -> output, output -> output): a copy.
+    "identity": OpEntry("RESHAPE", "ReshapeOptions", lambda n: {"NewShape": list(n.output.shape)}),
+    "shape": OpEntry("SHAPE", "ShapeOptions", lambda n: {"OutType": tensor_type(n.output.dtype)}),
+    "fill": OpEntry("FILL", "FillOptions", version=_fill_version),
+    "zeros_like": OpEntry("ZEROS_LIKE", "ZerosLikeOptions"),
+    "range": OpEntry("RANGE", "RangeOptions", version=lambda n: 2 if _in_dtype(n) == _INT64 else 1),
+    "broadcast_to": OpEntry("BROADCAST_TO", "BroadcastToOptions",
+                            version=lambda n: 3 if _in_dtype(n) in (_INT8, _INT16) else 2),
     "squeeze": OpEntry("SQUEEZE", "SqueezeOptions", lambda n: {"SqueezeDims": list(n.attrs.axes)}),  # type: ignore[union-attr]
     "softmax": OpEntry("SOFTMAX", "SoftmaxOptions", lambda n: {"Beta": n.attrs.beta}, _int8_version(2)),  # type: ignore[union-attr]
     "logistic": OpEntry("LOGISTIC", None, version=_int8_version(2)),

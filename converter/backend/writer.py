@@ -37,7 +37,7 @@ _DESCRIPTION = "qconvert"
 
 
 def check_supported(graph: Graph) -> None:
-    """Every IR op must have a TFLite builtin; report all that don't at once."""
+    """Every IR op must have a TFLite builtin, every tensor a TFLite type; report all that don't at once."""
     missing: dict[str, list[str]] = {}
     for node in graph.nodes:
         if node.op not in OPS:
@@ -45,6 +45,26 @@ def check_supported(graph: Graph) -> None:
     if missing:
         raise UnsupportedOpsError([UnsupportedOp(op, tuple(names)) for op, names in missing.items()],
                                   context=" (no TFLite builtin for them)")
+    untyped: dict[str, list[str]] = {}
+    for t in graph.tensors():
+        try:
+            tensor_type(t.dtype)
+        except ValueError:
+            untyped.setdefault(t.dtype.name, []).append(t.tf_name)
+    if untyped:
+        listed = "; ".join(f"{dt} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+                           for dt, names in untyped.items())
+        raise ConversionError(f"TFLite has no tensor type for {listed}; cast these tensors to a type it has "
+                              "(float32, int8/16/32/64, uint8/16/32, bool, complex64, string ...) in the model")
+
+
+def _string_buffer(arr: np.ndarray) -> bytes:
+    """A string tensor's buffer as TFLite lays it out: int32 count, int32 start offsets of each string plus the end
+    offset (from the buffer's start), then the bytes."""
+    items = [x if isinstance(x, bytes) else str(x).encode() for x in arr.reshape(-1)]
+    header = 4 * (len(items) + 2)
+    offsets = np.cumsum([header, *(len(x) for x in items)], dtype=np.int64).astype("<i4")
+    return np.int32(len(items)).astype("<i4").tobytes() + offsets.tobytes() + b"".join(items)
 
 
 def constant_bytes(graph: Graph) -> int:
@@ -128,7 +148,8 @@ class _Writer:
         for t in self.tensors:
             if t.data is not None:
                 buffer_of[id(t)] = len(data_offsets)
-                data_offsets.append(schema.create_buffer_data(b, np.ascontiguousarray(t.data)))
+                raw = _string_buffer(t.data) if t.data.dtype.kind in "OS" else np.ascontiguousarray(t.data)
+                data_offsets.append(schema.create_buffer_data(b, raw))
         buffers = []
         for off in data_offsets:
             _buffer.Start(b)
@@ -166,10 +187,15 @@ class _Writer:
     def _tensor(self, t: Tensor, buffer: int) -> int:
         b = self.b
         name = b.CreateString(t.name)
-        shape = _int_vector(b, t.shape)
+        # A dim known only at run time is -1 in the signature and 1 in the shape (the kernels resize it).
+        dynamic = any(d < 0 for d in t.shape)
+        shape = _int_vector(b, [1 if d < 0 else d for d in t.shape])
+        signature = _int_vector(b, t.shape) if dynamic else None
         quant = _quantization(b, t)
         _tensor.Start(b)
         _tensor.AddShape(b, shape)
+        if signature is not None:
+            _tensor.AddShapeSignature(b, signature)
         _tensor.AddType(b, tensor_type(t.dtype))
         _tensor.AddBuffer(b, buffer)
         _tensor.AddName(b, name)

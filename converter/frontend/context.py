@@ -17,10 +17,16 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """Static dtype and shape of one TF tensor, as shape inference found it."""
+    """Dtype and shape of one TF tensor, as shape inference found it. A shape that depends on a value known only at
+    run time has -1 for its unknown dims, or no known rank at all (``rank_known`` False, ``shape`` empty)."""
 
     dtype: np.dtype
     shape: tuple[int, ...]
+    rank_known: bool = True
+
+    @property
+    def dynamic(self) -> bool:
+        return not self.rank_known or any(d < 0 for d in self.shape)
 
 
 class HandlerError(ConversionError):
@@ -47,6 +53,22 @@ def decode_attr(value: Any) -> Any:  # noqa: ANN401 - AttrValue is a protobuf me
 
         return tensorflow().make_ndarray(v)
     return v
+
+
+def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
+    """NumPy broadcasting of static shapes where -1 is a dim known only at run time (-1 with 1 or -1 stays -1;
+    -1 with n > 1 is n, as the kernel requires)."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = [1] * rank
+    for s in shapes:
+        for k, d in enumerate(s, start=rank - len(s)):
+            o = out[k]
+            if d == 1 or d == o:
+                continue
+            out[k] = d if o == 1 or (o == -1 and d > 1) else (o if d == -1 else -2)
+            if out[k] == -2:
+                raise ValueError(f"shapes {shapes} do not broadcast")
+    return tuple(out)
 
 
 class ImportContext:
@@ -119,15 +141,28 @@ class ImportContext:
         return HandlerError(f"node {self.name!r} ({self.op_type}): {reason}")
 
     # ---- emitting IR
-    def output(self, i: int = 0) -> Tensor:
-        """The IR tensor standing for TF output ``i`` of this node (created on first use)."""
+    def output(self, i: int = 0, shape: Sequence[int] | None = None) -> Tensor:
+        """The IR tensor standing for TF output ``i`` of this node (created on first use). ``shape`` overrides the
+        inferred one (a handler that knows more, e.g. the rank of a dynamic shape); -1 marks a dim known only at
+        run time."""
         if i not in self._outputs:
             info = self._info[i]
             tf_name = self.name if i == 0 else f"{self.name}:{i}"
-            t = self.graph.tensor(tf_name, info.dtype, info.shape, tf_name=tf_name)
+            if shape is None:
+                shape = info.shape if info.rank_known else self._unranked(i)
+            t = self.graph.tensor(tf_name, info.dtype, shape, tf_name=tf_name)
             self._outputs[i] = t
             self._bind(f"{self.name}:{i}", t)
         return self._outputs[i]
+
+    def _unranked(self, i: int) -> tuple[int, ...]:
+        """The shape of an output whose rank TensorFlow cannot tell: for elementwise ops, the inputs' broadcast."""
+        from .registry import ELEMENTWISE  # noqa: PLC0415
+
+        if self.op_type in ELEMENTWISE:
+            return broadcast_shapes(*(t.shape for t in self._inputs))
+        raise self.fail(f"the rank of output {i} depends on a value known only at run time, which TFLite cannot "
+                        "express here; make the operands that decide it constants")
 
     def alias(self, i: int, tensor: Tensor) -> None:
         """TF output ``i`` of this node is ``tensor`` (pass-through ops)."""

@@ -27,6 +27,13 @@ def data_inputs(node: NodeDef) -> list[str]:
     return [i for i in node.input if not i.startswith("^")]
 
 
+def drop_colocation(node: NodeDef) -> None:
+    """Remove ``node``'s colocation constraints (``_class: loc:@other``): device placement hints with no meaning
+    for conversion, which TensorFlow's graph import refuses when ``other`` is missing (a frozen or cut graph)."""
+    if "_class" in node.attr:
+        del node.attr["_class"]
+
+
 def rewire(gd: GraphDef, mapping: Mapping[str, str], removed: Collection[str]) -> None:
     """Point every data input ``t`` (a tensor key) at ``mapping[t]``; drop control inputs from ``removed`` nodes."""
     for n in gd.node:

@@ -15,6 +15,7 @@ from ..ir import Graph, Signature, Tensor
 from ..tf_runtime import tensorflow
 from .control_flow import unroll_while_loops
 from .context import ImportContext, TensorInfo, decode_attr
+from .graph_edits import drop_colocation
 from .registry import HANDLERS, load_handlers
 
 # Ops with no data outputs that a frozen graph may carry; they are dropped with their control edges.
@@ -251,8 +252,8 @@ def _resolve_shape(name: str, declared: list[int] | None, given: tuple[int, ...]
                         f"--input_shapes gives {_fmt(list(given))} for input {name!r}, but the model fixes it to "
                         f"{_fmt(declared)}; only unknown (-1) dims can be set"
                     )
-        if any(g <= 0 for g in given):
-            raise ShapeError(f"--input_shapes for {name!r} has a dim <= 0: {_fmt(list(given))}")
+        if any(g < 0 for g in given):
+            raise ShapeError(f"--input_shapes for {name!r} has a negative dim: {_fmt(list(given))}")
         return list(given)
     if declared is None:
         raise ShapeError(f"input {name!r} has no declared shape; give it with --input_shapes")
@@ -355,6 +356,7 @@ def _infer_tensor_info(gd: Any, by_name: dict[str, Any], order: list[str],  # no
             nd.attr["shape"].shape.CopyFrom(src.attr["value"].tensor.tensor_shape)
             continue
         nd.CopyFrom(src)
+        drop_colocation(nd)
         del nd.input[:]
         nd.input.extend(i for i in src.input if not i.startswith("^") and _node_of(i) in keep)
     try:
@@ -384,8 +386,49 @@ def _infer_tensor_info(gd: Any, by_name: dict[str, Any], order: list[str],  # no
             infos.append(TensorInfo(np.dtype(t.dtype.as_numpy_dtype), dims))
         info[name] = infos
     if unknown:
-        _concrete_shapes(g, unknown, info)
+        dynamic = _value_dependent(sub, g, order, unknown)
+        for t in dynamic:
+            shape = t.shape
+            dims = () if shape.rank is None else tuple(-1 if d is None else int(d) for d in shape.as_list())
+            info[t.op.name][t.value_index] = TensorInfo(np.dtype(t.dtype.as_numpy_dtype), dims,
+                                                        rank_known=shape.rank is not None)
+        rest = [t for t in unknown if all(t is not d for d in dynamic)]
+        if rest:
+            _concrete_shapes(g, rest, info)
     return info
+
+
+# Ops whose output shape depends on the values of their (float or integer) data, not only on their inputs' shapes.
+_DATA_DEPENDENT = frozenset({"Where", "Unique", "UniqueV2", "UniqueWithCounts", "NonMaxSuppressionV3",
+                             "NonMaxSuppressionV4", "NonMaxSuppressionV5", "SparseToDense"})
+
+
+def _value_dependent(sub: Any, g: Any, order: list[str], unknown: list[Any]) -> list[Any]:  # noqa: ANN401
+    """The tensors among ``unknown`` (whose shape TensorFlow cannot infer) whose shape depends on a value known only
+    at run time: their op reads an integer or bool operand that is not static (computed from constants and static
+    shapes alone: static_values), or data of an op whose output size follows its data (Where, Unique), or a tensor
+    that is itself value-dependent. Such a shape is dynamic (-1 dims); a run on zero inputs would fix it wrongly.
+    The other unknown shapes follow from the fixed input shapes alone, so one run finds them."""
+    from .static_values import StaticValues  # noqa: PLC0415
+
+    unknown_ids = {id(t) for t in unknown}
+    dynamic: set[str] = set()
+    found: list[Any] = []
+    with StaticValues(sub) as sv:
+        for name in order:
+            op = g.get_operation_by_name(name)
+            outs = [t for t in op.outputs if id(t) in unknown_ids]
+            if not outs:
+                continue
+            reads_dynamic = any(t.name in dynamic for t in op.inputs)
+            reads_value = any(
+                (op.type in _DATA_DEPENDENT or t.dtype.is_integer or t.dtype.is_bool) and not sv.is_static(t.name)
+                for t in op.inputs)
+            if reads_dynamic or reads_value:
+                for t in outs:
+                    dynamic.add(t.name)
+                    found.append(t)
+    return found
 
 
 _LARGE_CONST = 1024  # elements

@@ -73,18 +73,27 @@ class ReferenceExecutor:
             self._fn = self._build()
         return [np.asarray(o) for o in self._fn(*arrays)]
 
+    def samples(self, arrays: Sequence[np.ndarray], start: int, stop: int) -> list[np.ndarray]:
+        """Samples ``start:stop`` of each input (first axis = samples) as ``run_batch`` takes them. Unbatched, one
+        sample at a time: a batch-1 input keeps its batch axis, a scalar input (one value per sample) is the value."""
+        if self.batched:
+            return [a[start:stop] for a in arrays]
+        return [a[start:start + 1] if t.shape else a[start] for t, a in zip(self.graph.inputs, arrays, strict=True)]
+
     def __call__(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run on a batch: one array per graph input (first axis = samples). Returns one array per fetch."""
         arrays = [inputs[t.name] for t in self.graph.inputs] if isinstance(inputs, Mapping) else list(inputs)
         if self.batched:
             return self.run_batch(arrays)
         n = arrays[0].shape[0] if arrays and arrays[0].ndim else 1
-        per_sample = [self.run_batch([a[i:i + 1] for a in arrays]) for i in range(n)]
-        return [np.concatenate([s[k] for s in per_sample], axis=0) for k in range(len(per_sample[0]))]
+        per_sample = [self.run_batch(self.samples(arrays, i, i + 1)) for i in range(n)]
+        return [np.concatenate([s[k] for s in per_sample], axis=0) if per_sample[0][k].ndim else
+                np.stack([s[k] for s in per_sample]) for k in range(len(per_sample[0]))]
 
 
 # Ops that bake the batch size of 1 into a constant and so cannot run a larger batch as one.
-_BATCH_FIXED = frozenset({"tile", "slice", "strided_slice", "split_v", "pack", "unpack", "batch_matmul"})
+_BATCH_FIXED = frozenset({"tile", "slice", "strided_slice", "split_v", "pack", "unpack", "batch_matmul", "fill",
+                          "broadcast_to", "expand_dims"})
 
 
 def _keeps_batch(node: Node) -> bool:
@@ -94,6 +103,8 @@ def _keeps_batch(node: Node) -> bool:
     ins = [t for t in node.inputs if t is not None and not t.is_const]
     if any(not t.shape or t.shape[0] != 1 for t in (*ins, *node.outputs)):
         return False
+    if any(t is not None and not t.is_const and t.dtype.kind in "iu" for t in node.inputs[1:]):
+        return False  # a run-time shape, axis or index operand
     attrs = node.attrs
     if node.op == "squeeze":
         return 0 not in attrs.axes  # type: ignore[union-attr]

@@ -18,18 +18,23 @@ ReferenceFn = Callable[..., Sequence[Any]]
 
 HANDLERS: dict[str, HandlerFn] = {}
 REFERENCES: dict[str, ReferenceFn] = {}
+# TF ops whose outputs have their inputs' broadcast shape (used when TensorFlow cannot tell an output's rank).
+ELEMENTWISE: set[str] = set()
 
-_HANDLER_MODULES = ("control", "nn", "math", "array", "fake_quant", "einsum", "space_batch")
+_HANDLER_MODULES = ("control", "nn", "math", "array", "shapes", "fake_quant", "einsum", "space_batch")
 
 
-def tf_op(*op_types: str) -> Callable[[HandlerFn], HandlerFn]:
-    """Register a handler translating the given TensorFlow op types into IR nodes."""
+def tf_op(*op_types: str, elementwise: bool = False) -> Callable[[HandlerFn], HandlerFn]:
+    """Register a handler translating the given TensorFlow op types into IR nodes. ``elementwise``: each output
+    has the broadcast shape of the inputs."""
 
     def register(fn: HandlerFn) -> HandlerFn:
         for op_type in op_types:
             if op_type in HANDLERS:
                 raise RuntimeError(f"TF op {op_type} registered twice")
             HANDLERS[op_type] = fn
+            if elementwise:
+                ELEMENTWISE.add(op_type)
         return fn
 
     return register

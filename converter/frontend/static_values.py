@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..tf_runtime import tensorflow
-from .graph_edits import data_inputs, tensor_key
+from .graph_edits import data_inputs, drop_colocation, tensor_key
 
 _PLACEHOLDERS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
 _SHAPE_OPS = frozenset({"Shape", "Size", "Rank"})
@@ -42,6 +42,7 @@ class StaticValues:
         values_only = type(graph_def)()
         values_only.CopyFrom(graph_def)
         for node in values_only.node:  # control edges order side effects; a value never needs them
+            drop_colocation(node)
             if any(i.startswith("^") for i in node.input):
                 data = data_inputs(node)
                 del node.input[:]

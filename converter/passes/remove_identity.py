@@ -1,6 +1,8 @@
 """Remove identity nodes (TF Identity, StopGradient, frozen variables' `read`, ...) and layout ops that do nothing
 (a transpose by the identity permutation, a reshape to the same shape): y = x, so every reader of y reads x.
-Control dependencies were already dropped at import; a graph output keeps its name."""
+Control dependencies were already dropped at import; a graph output keeps its name. An identity between a graph
+input, a constant or another output and an output stays (both names are the model's interface): it is written as
+a RESHAPE to its own shape, a copy."""
 
 from __future__ import annotations
 
@@ -31,4 +33,7 @@ def _is_noop(node: Node) -> bool:
     if node.op == "transpose" and node.input(1).is_const:
         perm = node.input(1).data.reshape(-1).tolist()  # type: ignore[union-attr]
         return perm == list(range(len(perm)))
-    return node.op in ("reshape", "squeeze") and node.input(0).shape == node.output.shape
+    if node.op not in ("reshape", "squeeze"):
+        return False
+    static = all(d >= 0 for d in node.output.shape)  # two run-time shapes may differ
+    return static and node.input(0).shape == node.output.shape

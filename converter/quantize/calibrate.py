@@ -87,9 +87,11 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     n = data.num_samples
     batch = batch_size(graph) if executor.batched else 1
     for start in range(0, n, batch):
-        flat = executor.run_batch([a[start:start + batch] for a in data.arrays])
+        flat = executor.run_batch(executor.samples(data.arrays, start, start + batch))
         for i, obs in enumerate(observers):
             lo, hi, size, chan = flat[k * i: k * i + 4]
+            if not int(size):  # a zero-size tensor has no values to observe
+                continue
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 t = targets[i]
                 raise CalibrationError(

@@ -182,12 +182,17 @@ def _check(a: np.ndarray, spec: InputSpec, path: Path) -> np.ndarray:
     if a.dtype.kind not in "biuf":
         raise CalibrationError(f"{where}: dtype {a.dtype} is not numeric; save int or float arrays")
     want = spec.shape[1:]
-    if a.ndim == len(spec.shape) - 1 and tuple(a.shape) == want:
+    if not spec.shape and a.ndim != 1:
+        raise CalibrationError(f"{where}: the input is a scalar; give one value per sample, an array of shape [N] "
+                               f"(got {list(a.shape)})")
+    if not spec.shape:
+        pass
+    elif a.ndim == len(spec.shape) - 1 and tuple(a.shape) == want:
         raise CalibrationError(
             f"{where}: array has shape {list(a.shape)}, one sample without the samples axis; stack samples along "
             f"a first axis: [N, {', '.join(map(str, want))}]"
         )
-    if a.ndim != len(spec.shape) or tuple(a.shape[1:]) != want:
+    if spec.shape and (a.ndim != len(spec.shape) or tuple(a.shape[1:]) != want):
         raise CalibrationError(
             f"{where}: samples have shape {list(a.shape[1:])} but the model expects {list(want)} "
             f"(array shape {list(a.shape)}; first axis = samples)"

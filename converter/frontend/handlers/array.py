@@ -37,16 +37,40 @@ from ...ir.attrs import (
 from ...tf_runtime import tensorflow
 from ..context import ImportContext
 from ..registry import reference, tf_op
-from .common import apply_activation, batch_shape
+from .common import apply_activation, batch_shape, int32_operand
 
 
 def _axis(axis: int, rank: int) -> int:
     return int(axis) + rank if int(axis) < 0 else int(axis)
 
 
-@tf_op("Reshape", "ExpandDims")
+@tf_op("Reshape")
 def reshape(ctx: ImportContext) -> None:
-    ctx.emit("reshape", [ctx.input(0)], ReshapeAttrs(new_shape=ctx.out_info(0).shape))
+    x, out = ctx.input(0), ctx.out_info(0)
+    shape = ctx.const_input(1)
+    if not out.dynamic:
+        ctx.emit("reshape", [x], ReshapeAttrs(new_shape=out.shape))
+    elif shape is not None:  # a dynamic input, a constant target (with one -1 the kernel resolves)
+        ctx.emit("reshape", [x], ReshapeAttrs(new_shape=tuple(int(d) for d in np.asarray(shape).reshape(-1))))
+    else:  # the target shape is a run-time value: the kernel reads it
+        ctx.emit("reshape", [x, int32_operand(ctx, 1, "shape")], ReshapeAttrs(new_shape=out.shape))
+
+
+@tf_op("ExpandDims")
+def expand_dims(ctx: ImportContext) -> None:
+    x = ctx.input(0)
+    rank = len(x.shape)
+    axis = ctx.const_input(1)
+    if axis is None:  # the axis is a run-time value: so is every dim of the result
+        ctx.emit("expand_dims", [x, int32_operand(ctx, 1, "axis")], outputs=[ctx.output(0, (-1,) * (rank + 1))])
+        return
+    a = int(np.asarray(axis).reshape(-1)[0])
+    a = a + rank + 1 if a < 0 else a
+    shape = (*x.shape[:a], 1, *x.shape[a:])
+    if any(d < 0 for d in x.shape):
+        ctx.emit("expand_dims", [x, ctx.const("axis", np.array([a], np.int32))], outputs=[ctx.output(0, shape)])
+    else:
+        ctx.emit("reshape", [x], ReshapeAttrs(new_shape=shape), outputs=[ctx.output(0, shape)])
 
 
 @tf_op("Squeeze")
@@ -81,8 +105,7 @@ def unpack(ctx: ImportContext) -> None:
 
 @tf_op("Pad", "PadV2", "MirrorPad")
 def pad(ctx: ImportContext) -> None:
-    paddings = np.asarray(ctx.require_const(1, "the paddings"), dtype=np.int32)
-    ins = [ctx.input(0), ctx.const("paddings", paddings)]
+    ins = [ctx.input(0), int32_operand(ctx, 1, "paddings")]
     if ctx.op_type == "PadV2":
         ctx.emit("padv2", [*ins, ctx.input(2)])
     elif ctx.op_type == "MirrorPad":
@@ -94,29 +117,83 @@ def pad(ctx: ImportContext) -> None:
 
 @tf_op("Transpose")
 def transpose(ctx: ImportContext) -> None:
-    perm = np.asarray(ctx.require_const(1, "the permutation"), dtype=np.int32)
-    ctx.emit("transpose", [ctx.input(0), ctx.const("perm", perm)])
+    ctx.emit("transpose", [ctx.input(0), int32_operand(ctx, 1, "perm")])
 
 
 @tf_op("StridedSlice")
 def strided_slice(ctx: ImportContext) -> None:
-    consts = [np.asarray(ctx.require_const(i, what), dtype=np.int32)
-              for i, what in ((1, "begin"), (2, "end"), (3, "strides"))]
+    """Constant begin/end/strides with an ellipsis or new axes are spelled out, as TensorFlow's converter does: the
+    ellipsis as full-range entries, the new axes by a reshape after the slice. Run-time operands go to the kernel."""
     attrs = StridedSliceAttrs(
         begin_mask=int(ctx.attr("begin_mask", 0)), end_mask=int(ctx.attr("end_mask", 0)),
         ellipsis_mask=int(ctx.attr("ellipsis_mask", 0)), new_axis_mask=int(ctx.attr("new_axis_mask", 0)),
         shrink_axis_mask=int(ctx.attr("shrink_axis_mask", 0)),
     )
-    if attrs.ellipsis_mask or attrs.new_axis_mask:
-        raise ctx.fail("StridedSlice with ellipsis or new-axis masks is not supported; slice explicitly")
-    x = ctx.input(0)
-    if not x.is_const and _copies_everything(x.shape, consts, attrs):
-        # Every element in order, only unit axes dropped (the last step of a TensorListStack): a reshape, which
-        # the passes merge with its neighbours, and which keeps the quantizer's scale chains unbroken.
-        ctx.emit("reshape", [x], ReshapeAttrs(new_shape=ctx.out_info(0).shape))
+    x, out = ctx.input(0), ctx.out_info(0)
+    consts = [ctx.const_input(i) for i in (1, 2, 3)]
+    if any(c is None for c in consts):
+        if attrs.ellipsis_mask or attrs.new_axis_mask:
+            raise ctx.fail("a strided slice with an ellipsis or new axes needs constant begin, end and strides")
+        operands = [int32_operand(ctx, i, n) for i, n in ((1, "begin"), (2, "end"), (3, "strides"))]
+        ctx.emit("strided_slice", [x, *operands], attrs)
+        return
+    begin, end, strides = (np.asarray(c, dtype=np.int32).reshape(-1) for c in consts)  # type: ignore[arg-type]
+    begin, end, strides, attrs = _explicit_slice(len(x.shape), begin, end, strides, attrs)
+    if not x.is_const and not out.dynamic and _copies_everything(x.shape, [begin, end, strides], attrs):
+        # Every element in order, only unit axes dropped or added (the last step of a TensorListStack): a reshape,
+        # which the passes merge with its neighbours, and which keeps the quantizer's scale chains unbroken.
+        ctx.emit("reshape", [x], ReshapeAttrs(new_shape=out.shape))
+        return
+    if attrs.new_axis_mask:
+        if sum(1 for d in out.shape if d < 0) > 1:
+            raise ctx.fail("a strided slice adding new axes to a tensor of run-time shape is not supported")
+        keep = [k for k in range(len(begin)) if not attrs.new_axis_mask >> k & 1]
+        plain = StridedSliceAttrs(_pick(attrs.begin_mask, keep), _pick(attrs.end_mask, keep), 0, 0,
+                                  _pick(attrs.shrink_axis_mask, keep))
+        from_input = _entries(attrs, len(begin))
+        from_input += [True] * (len(out.shape) - len(from_input))  # dims after the last entry are taken whole
+        shape = tuple(d for k, d in zip(from_input, out.shape, strict=True) if k)
+        mid = ctx.intermediate("slice", x.dtype, shape)
+        ctx.emit("strided_slice", [x, ctx.const("begin", begin[keep]), ctx.const("end", end[keep]),
+                                   ctx.const("strides", strides[keep])], plain, outputs=[mid], suffix="slice")
+        ctx.emit("reshape", [mid], ReshapeAttrs(new_shape=out.shape))
         return
     names = ("begin", "end", "strides")
-    ctx.emit("strided_slice", [x, *(ctx.const(n, c) for n, c in zip(names, consts, strict=True))], attrs)
+    ctx.emit("strided_slice", [x, *(ctx.const(n, c) for n, c in zip(names, (begin, end, strides), strict=True))],
+             attrs)
+
+
+def _entries(a: StridedSliceAttrs, n: int) -> list[bool]:
+    """For each output dim of an explicit slice (no ellipsis), whether it comes from the input (False: a new axis)."""
+    return [not a.new_axis_mask >> k & 1 for k in range(n) if a.new_axis_mask >> k & 1 or not a.shrink_axis_mask >> k & 1]
+
+
+def _pick(mask: int, keep: list[int]) -> int:
+    """The bits of ``mask`` at positions ``keep``, renumbered 0, 1, ..."""
+    return sum(1 << j for j, k in enumerate(keep) if mask >> k & 1)
+
+
+def _explicit_slice(rank: int, begin: np.ndarray, end: np.ndarray, strides: np.ndarray,
+                    a: StridedSliceAttrs) -> tuple[np.ndarray, np.ndarray, np.ndarray, StridedSliceAttrs]:
+    """The same slice with its ellipsis spelled out as full-range entries (a new axis stays one entry)."""
+    if not a.ellipsis_mask:
+        return begin, end, strides, a
+    e = (a.ellipsis_mask & -a.ellipsis_mask).bit_length() - 1  # TensorFlow honours the first ellipsis only
+    n = len(begin)
+    real_after = sum(1 for k in range(e + 1, n) if not a.new_axis_mask >> k & 1)
+    real_before = sum(1 for k in range(e) if not a.new_axis_mask >> k & 1)
+    fill = rank - real_before - real_after
+    idx = [*range(e), *([-1] * fill), *range(e + 1, n)]
+
+    def spread(v: np.ndarray, full: int) -> np.ndarray:
+        return np.array([v[k] if k >= 0 else full for k in idx], np.int32)
+
+    def mask(m: int, full: int) -> int:
+        return sum(1 << j for j, k in enumerate(idx) if (full if k < 0 else m >> k & 1))
+
+    return (spread(begin, 0), spread(end, 0), spread(strides, 1),
+            StridedSliceAttrs(mask(a.begin_mask, 1), mask(a.end_mask, 1), 0, mask(a.new_axis_mask, 0),
+                              mask(a.shrink_axis_mask, 0)))
 
 
 def _copies_everything(shape: tuple[int, ...], consts: list[np.ndarray], a: StridedSliceAttrs) -> bool:
@@ -126,36 +203,16 @@ def _copies_everything(shape: tuple[int, ...], consts: list[np.ndarray], a: Stri
         return False
     index = np.arange(size, dtype=np.int32).reshape(shape)
     got = tensorflow().strided_slice(index, *consts, begin_mask=a.begin_mask, end_mask=a.end_mask,
-                                     shrink_axis_mask=a.shrink_axis_mask)
+                                     new_axis_mask=a.new_axis_mask, shrink_axis_mask=a.shrink_axis_mask)
     return bool(np.array_equal(np.asarray(got).reshape(-1), index.reshape(-1)))
 
 
 @tf_op("Slice")
 def slice_(ctx: ImportContext) -> None:
-    begin = np.asarray(ctx.require_const(1, "begin"), dtype=np.int32)
-    size = np.asarray(ctx.require_const(2, "size"), dtype=np.int32)
-    ctx.emit("slice", [ctx.input(0), ctx.const("begin", begin), ctx.const("size", size)])
+    ctx.emit("slice", [ctx.input(0), int32_operand(ctx, 1, "begin"), int32_operand(ctx, 2, "size")])
 
 
-@tf_op("Shape", "Size", "Rank")
-def shape_of(ctx: ImportContext) -> None:
-    shape = ctx.input(0).shape
-    dtype = ctx.out_info(0).dtype
-    value = {"Shape": np.array(shape), "Size": np.array(int(np.prod(shape))), "Rank": np.array(len(shape))}
-    ctx.const_output(0, value[ctx.op_type].astype(dtype))
-
-
-@tf_op("Fill", "ZerosLike", "OnesLike")
-def fill(ctx: ImportContext) -> None:
-    info = ctx.out_info(0)
-    if ctx.op_type == "Fill":
-        value = ctx.require_const(1, "the fill value")
-    else:
-        value = np.array(0 if ctx.op_type == "ZerosLike" else 1)
-    ctx.const_output(0, np.full(info.shape, value, dtype=info.dtype))
-
-
-@tf_op("Cast")
+@tf_op("Cast", elementwise=True)
 def cast(ctx: ImportContext) -> None:
     ctx.emit("cast", [ctx.input(0)], CastAttrs(to=ctx.out_info(0).dtype.name))
 
@@ -170,36 +227,42 @@ def gather(ctx: ImportContext) -> None:
 
 @tf_op("Tile")
 def tile(ctx: ImportContext) -> None:
-    mult = np.asarray(ctx.require_const(1, "the multiples"), dtype=np.int32)
-    ctx.emit("tile", [ctx.input(0), ctx.const("multiples", mult)])
+    ctx.emit("tile", [ctx.input(0), int32_operand(ctx, 1, "multiples")])
 
 
 @tf_op("Split")
 def split(ctx: ImportContext) -> None:
-    axis = int(np.asarray(ctx.require_const(0, "the split axis")))
-    outs = [ctx.output(i) for i in range(ctx.num_outputs)]
     x = ctx.input(1)
-    ctx.emit("split", [ctx.const("axis", np.array(_axis(axis, len(x.shape)), np.int32)), x],
-             SplitAttrs(num_splits=len(outs)), outputs=outs)
+    axis = ctx.const_input(0)
+    outs = [ctx.output(i) for i in range(ctx.num_outputs)]
+    dim = ctx.const("axis", np.array(_axis(int(axis), len(x.shape)), np.int32)) if axis is not None else \
+        int32_operand(ctx, 0, "axis")
+    ctx.emit("split", [dim, x], SplitAttrs(num_splits=len(outs)), outputs=outs)
 
 
 @tf_op("SplitV")
 def split_v(ctx: ImportContext) -> None:
     x = ctx.input(0)
     axis = _axis(int(np.asarray(ctx.require_const(2, "the split axis"))), len(x.shape))
-    size_arr = np.array([ctx.out_info(i).shape[axis] for i in range(ctx.num_outputs)], dtype=np.int32)
+    sizes = ctx.const_input(1)
+    if sizes is not None:
+        size_arr = np.asarray(sizes, dtype=np.int32).reshape(-1)
+        if x.shape[axis] >= 0 and (size_arr < 0).any():  # the one -1 entry takes the rest
+            size_arr[size_arr < 0] = x.shape[axis] - size_arr[size_arr >= 0].sum()
+        size_t = ctx.const("size_splits", size_arr)
+    else:
+        size_t = int32_operand(ctx, 1, "size_splits")
     outs = [ctx.output(i) for i in range(ctx.num_outputs)]
-    ctx.emit("split_v", [x, ctx.const("size_splits", size_arr), ctx.const("axis", np.array(axis, np.int32))],
+    ctx.emit("split_v", [x, size_t, ctx.const("axis", np.array(axis, np.int32))],
              SplitAttrs(num_splits=len(outs)), outputs=outs)
 
 
 @tf_op("ResizeBilinear", "ResizeNearestNeighbor")
 def resize(ctx: ImportContext) -> None:
-    size = np.asarray(ctx.require_const(1, "the output size"), dtype=np.int32)
     op = "resize_bilinear" if ctx.op_type == "ResizeBilinear" else "resize_nearest_neighbor"
     attrs = ResizeAttrs(align_corners=bool(ctx.attr("align_corners", False)),
                         half_pixel_centers=bool(ctx.attr("half_pixel_centers", False)))
-    ctx.emit(op, [ctx.input(0), ctx.const("size", size)], attrs)
+    ctx.emit(op, [ctx.input(0), int32_operand(ctx, 1, "size")], attrs)
 
 
 @tf_op("SpaceToDepth", "DepthToSpace")
@@ -213,8 +276,13 @@ def space_depth(ctx: ImportContext) -> None:
 
 @tf_op("ArgMax")
 def arg_max(ctx: ImportContext) -> None:
-    axis = np.asarray(ctx.require_const(1, "the axis"), dtype=np.int32).reshape(-1)
-    ctx.emit("arg_max", [ctx.input(0), ctx.const("axis", axis)])
+    axis = ctx.const_input(1)
+    if axis is None:
+        ctx.emit("arg_max", [ctx.input(0), int32_operand(ctx, 1, "axis")])
+        return
+    rank = len(ctx.input(0).shape)
+    a = np.array([_axis(int(np.asarray(axis).reshape(-1)[0]), rank)], np.int32)
+    ctx.emit("arg_max", [ctx.input(0), ctx.const("axis", a)])
 
 
 @tf_op("ReverseV2")
@@ -223,7 +291,13 @@ def reverse_v2(ctx: ImportContext) -> None:
     several axes become a chain; axes of size 1 are dropped, and with none left the op is an identity."""
     x = ctx.input(0)
     rank = len(x.shape)
-    axes = np.asarray(ctx.require_const(1, "the axes"), dtype=np.int64).reshape(-1)
+    if ctx.const_input(1) is None:  # a run-time axis: the kernel reverses along the first entry only
+        if ctx.input(1).size != 1:
+            raise ctx.fail("the axes (input 1) must be constant when they name more than one axis (TFLite's "
+                           "REVERSE_V2 reverses one axis a node)")
+        ctx.emit("reverse_v2", [x, int32_operand(ctx, 1, "axis")])
+        return
+    axes = np.asarray(ctx.const_input(1), dtype=np.int64).reshape(-1)
     kept = sorted({_axis(int(a), rank) for a in axes if x.shape[_axis(int(a), rank)] != 1})
     if not kept:
         ctx.emit("identity", [x])
@@ -239,7 +313,16 @@ def reverse_v2(ctx: ImportContext) -> None:
 # ---------------------------------------------------------------- references
 @reference("reshape")
 def ref_reshape(node: Node, x: Any, shape: Any = None) -> list[Any]:  # noqa: ANN401
-    return [tensorflow().reshape(x, batch_shape(node.output.shape))]
+    if shape is not None:
+        return [tensorflow().reshape(x, shape)]
+    new_shape = node.attrs.new_shape if any(d < 0 for d in node.output.shape) else node.output.shape  # type: ignore[union-attr]
+    return [tensorflow().reshape(x, batch_shape(tuple(new_shape)))]
+
+
+@reference("expand_dims")
+def ref_expand_dims(node: Node, x: Any, axis: Any) -> list[Any]:  # noqa: ANN401
+    tf = tensorflow()
+    return [tf.expand_dims(x, tf.reshape(axis, []))]
 
 
 @reference("squeeze")
@@ -281,6 +364,7 @@ def ref_transpose(node: Node, x: Any, perm: Any) -> list[Any]:  # noqa: ANN401
 def ref_strided_slice(node: Node, x: Any, begin: Any, end: Any, strides: Any) -> list[Any]:  # noqa: ANN401
     a: StridedSliceAttrs = node.attrs  # type: ignore[assignment]
     return [tensorflow().strided_slice(x, begin, end, strides, begin_mask=a.begin_mask, end_mask=a.end_mask,
+                                       ellipsis_mask=a.ellipsis_mask, new_axis_mask=a.new_axis_mask,
                                        shrink_axis_mask=a.shrink_axis_mask)]
 
 
@@ -299,7 +383,7 @@ def ref_space_depth(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
 @reference("arg_max")
 def ref_arg_max(node: Node, x: Any, axis: Any) -> list[Any]:  # noqa: ANN401
     tf = tensorflow()
-    return [tf.math.argmax(x, axis=int(node.input(1).data.reshape(-1)[0]), output_type=tf.as_dtype(node.output.dtype))]  # type: ignore[union-attr]
+    return [tf.math.argmax(x, axis=tf.reshape(axis, []), output_type=tf.as_dtype(node.output.dtype))]
 
 
 @reference("cast")
@@ -319,12 +403,12 @@ def ref_tile(node: Node, x: Any, mult: Any) -> list[Any]:  # noqa: ANN401
 
 @reference("split")
 def ref_split(node: Node, axis: Any, x: Any) -> list[Any]:  # noqa: ANN401
-    return list(tensorflow().split(x, node.attrs.num_splits, axis=int(node.input(0).data)))  # type: ignore[union-attr,arg-type]
+    return list(tensorflow().split(x, node.attrs.num_splits, axis=axis))  # type: ignore[union-attr]
 
 
 @reference("split_v")
 def ref_split_v(node: Node, x: Any, sizes: Any, axis: Any) -> list[Any]:  # noqa: ANN401
-    return list(tensorflow().split(x, list(node.input(1).data), axis=int(node.input(2).data)))  # type: ignore[arg-type]
+    return list(tensorflow().split(x, sizes, axis=axis, num=node.attrs.num_splits))  # type: ignore[union-attr]
 
 
 @reference("resize_bilinear", "resize_nearest_neighbor")
@@ -338,4 +422,5 @@ def ref_resize(node: Node, x: Any, size: Any) -> list[Any]:  # noqa: ANN401
 
 @reference("reverse_v2")
 def ref_reverse_v2(node: Node, x: Any, axis: Any) -> list[Any]:  # noqa: ANN401
-    return [tensorflow().reverse(x, axis)]
+    tf = tensorflow()
+    return [tf.reverse(x, tf.reshape(axis, [-1])[:1])]  # the kernel reads the first axis only

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...ir.attrs import Activation, Padding
+import numpy as np
+
+from ...ir.attrs import Activation, CastAttrs, Padding
 from ...tf_runtime import tensorflow
 from ..context import ImportContext
 
@@ -54,3 +56,17 @@ def spatial(ctx: ImportContext, attr: str, default: list[int] | None = None) -> 
     if v[0] != 1 or v[3] != 1:
         raise ctx.fail(f"{attr} {v} moves along batch or channels; TFLite supports only spatial {attr}")
     return int(v[1]), int(v[2])
+
+
+def int32_operand(ctx: ImportContext, i: int, name: str) -> Any:  # noqa: ANN401 - IR Tensor
+    """Input ``i`` (an integer operand: shape, axes, paddings ...) as an int32 tensor: a new int32 constant if it is
+    constant, the input itself if it is int32, else a cast of it (TFLite kernels read int32 operands)."""
+    data = ctx.const_input(i)
+    if data is not None:
+        return ctx.const(name, np.asarray(data).astype(np.int32))
+    t = ctx.input(i)
+    if t.dtype == np.int32:
+        return t
+    out = ctx.intermediate(f"{name}_int32", np.int32, t.shape)
+    ctx.emit("cast", [t], CastAttrs(to="int32"), outputs=[out], suffix=f"{name}_int32")
+    return out

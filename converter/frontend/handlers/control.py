@@ -23,7 +23,7 @@ def const(ctx: ImportContext) -> None:
 
 
 @tf_op("Identity", "StopGradient", "Snapshot", "PreventGradient", "EnsureShape", "CheckNumerics",
-       "PlaceholderWithDefault")
+       "PlaceholderWithDefault", elementwise=True)
 def identity(ctx: ImportContext) -> None:
     ctx.emit("identity", [ctx.input(0)])
 

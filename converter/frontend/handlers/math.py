@@ -19,7 +19,7 @@ from ...ir.attrs import FusedActivationAttrs, ReduceAttrs
 from ...tf_runtime import tensorflow
 from ..context import ImportContext
 from ..registry import reference, tf_op
-from .common import apply_activation
+from .common import apply_activation, int32_operand
 
 _BINARY = {
     "Add": "add", "AddV2": "add", "Sub": "sub", "Mul": "mul", "RealDiv": "div", "Div": "div",
@@ -40,19 +40,19 @@ _REDUCE = {"Mean": "mean", "Sum": "sum", "Max": "reduce_max", "Min": "reduce_min
 _FUSABLE = {"add", "sub", "mul", "div"}
 
 
-@tf_op(*_BINARY)
+@tf_op(*_BINARY, elementwise=True)
 def binary(ctx: ImportContext) -> None:
     op = _BINARY[ctx.op_type]
     attrs = FusedActivationAttrs() if op in _FUSABLE else None
     ctx.emit(op, [ctx.input(0), ctx.input(1)], attrs)
 
 
-@tf_op(*_COMPARE)
+@tf_op(*_COMPARE, elementwise=True)
 def compare(ctx: ImportContext) -> None:
     ctx.emit(_COMPARE[ctx.op_type], [ctx.input(0), ctx.input(1)])
 
 
-@tf_op("SelectV2", "Select")
+@tf_op("SelectV2", "Select", elementwise=True)
 def select(ctx: ImportContext) -> None:
     cond, a, b = ctx.inputs()[:3]
     if ctx.op_type == "Select" and len(cond.shape) == 1 and len(a.shape) > 1:
@@ -60,18 +60,25 @@ def select(ctx: ImportContext) -> None:
     ctx.emit("select_v2", [cond, a, b])
 
 
-@tf_op(*_UNARY)
+@tf_op(*_UNARY, elementwise=True)
 def unary(ctx: ImportContext) -> None:
     ctx.emit(_UNARY[ctx.op_type], [ctx.input(0)])
 
 
 @tf_op(*_REDUCE)
 def reduce(ctx: ImportContext) -> None:
-    axes = np.asarray(ctx.require_const(1, "the reduction axes"), dtype=np.int32).reshape(-1)
+    keep_dims = bool(ctx.attr("keep_dims", False))
     rank = len(ctx.input(0).shape)
+    if ctx.const_input(1) is None:  # run-time axes (TensorFlow refuses repeated ones): the kernel reads them
+        n = ctx.input(1).size
+        shape = (-1,) * (rank if keep_dims else rank - n)
+        out = ctx.output(0, shape if ctx.out_info(0).dynamic else None)
+        ctx.emit(_REDUCE[ctx.op_type], [ctx.input(0), int32_operand(ctx, 1, "axes")], ReduceAttrs(keep_dims),
+                 outputs=[out])
+        return
+    axes = np.asarray(ctx.const_input(1), dtype=np.int32).reshape(-1)
     axes = np.unique(np.where(axes < 0, axes + rank, axes)).astype(np.int32)
-    ctx.emit(_REDUCE[ctx.op_type], [ctx.input(0), ctx.const("axes", axes)],
-             ReduceAttrs(keep_dims=bool(ctx.attr("keep_dims", False))))
+    ctx.emit(_REDUCE[ctx.op_type], [ctx.input(0), ctx.const("axes", axes)], ReduceAttrs(keep_dims=keep_dims))
 
 
 # ---------------------------------------------------------------- references

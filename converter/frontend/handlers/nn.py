@@ -39,7 +39,7 @@ from ...ir.attrs import (
 from ...tf_runtime import tensorflow
 from ..context import ImportContext
 from ..registry import reference, tf_op
-from .common import apply_activation, batch_shape, nhwc_only, padding, spatial
+from .common import apply_activation, batch_shape, int32_operand, nhwc_only, padding, spatial
 
 
 def _explicit_pad(ctx: ImportContext) -> Any:  # noqa: ANN401 - IR Tensor
@@ -101,7 +101,7 @@ def conv2d_transpose(ctx: ImportContext) -> None:
     w_t = ctx.intermediate("filter_ohwi", f.dtype, (cout, h, w, cin))
     ctx.emit("transpose", [f, ctx.const("perm_hwoi_ohwi", np.array([2, 0, 1, 3], np.int32))], outputs=[w_t],
              suffix="filter_ohwi")
-    shape = ctx.const("output_shape", np.array(ctx.out_info(0).shape, np.int32))
+    shape = int32_operand(ctx, 0, "output_shape")
     ctx.emit("transpose_conv", [shape, w_t, ctx.input(2)],
              TransposeConvAttrs(stride=spatial(ctx, "strides"), padding=padding(ctx)))
 
@@ -127,7 +127,7 @@ def batch_matmul(ctx: ImportContext) -> None:
              BatchMatMulAttrs(adj_x=bool(ctx.attr("adj_x", False)), adj_y=bool(ctx.attr("adj_y", False))))
 
 
-@tf_op("BiasAdd", "BiasAddV1")
+@tf_op("BiasAdd", "BiasAddV1", elementwise=True)
 def bias_add(ctx: ImportContext) -> None:
     nhwc_only(ctx)
     ctx.emit("add", [ctx.input(0), ctx.input(1)], FusedActivationAttrs())
@@ -145,17 +145,17 @@ def fused_batch_norm(ctx: ImportContext) -> None:
 _UNARY = {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "logistic", "Tanh": "tanh", "Elu": "elu"}
 
 
-@tf_op(*_UNARY)
+@tf_op(*_UNARY, elementwise=True)
 def activation(ctx: ImportContext) -> None:
     ctx.emit(_UNARY[ctx.op_type], [ctx.input(0)])
 
 
-@tf_op("LeakyRelu")
+@tf_op("LeakyRelu", elementwise=True)
 def leaky_relu(ctx: ImportContext) -> None:
     ctx.emit("leaky_relu", [ctx.input(0)], LeakyReluAttrs(alpha=float(ctx.attr("alpha", 0.2))))
 
 
-@tf_op("Softmax")
+@tf_op("Softmax", elementwise=True)
 def softmax(ctx: ImportContext) -> None:
     ctx.emit("softmax", [ctx.input(0)], SoftmaxAttrs(beta=1.0))
 
