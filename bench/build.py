@@ -25,14 +25,20 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.keras_models import (  # noqa: E402
     digits_cnn,
-    digits_data,
+    digits_dilated,
+    digits_prelu,
+    digits_upsampled,
     sample_images,
     set_batch_norm_stats_from_data,
 )
 
 MNV2_SIZE = 224
 CAL_SEED, EVAL_SEED, BN_SEED = 1, 2, 100
-DIGITS_TRAIN = 1400  # digits_cnn trains on the first 1400 digits; evaluation uses the rest
+DIGITS_TRAIN = 1400  # the digits models train on the first 1400 digits; evaluation uses the rest
+PRELU_SIZE = 32  # digits_prelu's input: the digits upsampled 4x, so that PReLU runs on 32x32 feature maps
+# Models trained on the digits: builder and input size.
+DIGITS_MODELS = {"digits": (digits_cnn, 8), "digits_prelu": (lambda: digits_prelu(PRELU_SIZE), PRELU_SIZE),
+                 "digits_dilated": (digits_dilated, 8)}
 
 
 def build_mobilenet_v2(logits: bool) -> Any:  # noqa: ANN401
@@ -50,7 +56,7 @@ def build_mobilenet_v2(logits: bool) -> Any:  # noqa: ANN401
 def calibration(model_name: str, n: int) -> np.ndarray:
     if model_name == "mobilenet_v2":
         return sample_images(n, MNV2_SIZE, seed=CAL_SEED)
-    x, _ = digits_data()
+    x, _ = digits_upsampled(DIGITS_MODELS[model_name][1])
     if n > DIGITS_TRAIN:
         raise SystemExit(f"build: digits has {DIGITS_TRAIN} training samples; --samples {n} is too many")
     return x[:n]
@@ -59,13 +65,13 @@ def calibration(model_name: str, n: int) -> np.ndarray:
 def evaluation(model_name: str, n: int) -> np.ndarray:
     if model_name == "mobilenet_v2":
         return sample_images(n, MNV2_SIZE, seed=EVAL_SEED)
-    x, _ = digits_data()
+    x, _ = digits_upsampled(DIGITS_MODELS[model_name][1])
     return x[DIGITS_TRAIN:DIGITS_TRAIN + n]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", choices=["mobilenet_v2", "digits"], required=True)
+    p.add_argument("--model", choices=["mobilenet_v2", *DIGITS_MODELS], required=True)
     p.add_argument("--samples", type=int, required=True)
     p.add_argument("--eval", type=int, required=True)
     p.add_argument("--work-dir", type=Path, required=True)
@@ -81,7 +87,7 @@ def main() -> None:
     model = None
     if not (d / "saved_model" / "saved_model.pb").exists() or not keras_path.exists():
         print(f"build: {a.model} -> {d}", flush=True)
-        model = build_mobilenet_v2(a.logits) if a.model == "mobilenet_v2" else digits_cnn()
+        model = build_mobilenet_v2(a.logits) if a.model == "mobilenet_v2" else DIGITS_MODELS[a.model][0]()
         model.save(keras_path)
         model.export(str(d / "saved_model"), verbose=False)
         for stale in list(d.glob("ref_*.npy")):

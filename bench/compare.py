@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/compare.py                      # MobileNetV2 224 alpha 1.0, int8, 100 samples
     .venv/bin/python bench/compare.py --model digits --mode uint8 --json out.json
+    .venv/bin/python bench/compare.py --model digits_prelu --runs 200   # PReLU layers: PRELU ops, latency
 
 Each converter runs in its own fresh process (qconvert through its real CLI, TensorFlow through bench/tf_convert.py),
 so wall time and peak RSS cover the whole process, Python start-up and the TensorFlow import included. Peak RSS is
@@ -240,7 +241,8 @@ def print_report(title: str, notes: list[str], q: Side, t: Side, use_rich: bool)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=["mobilenet_v2", "digits"], default="mobilenet_v2")
+    p.add_argument("--model", choices=["mobilenet_v2", "digits", "digits_prelu", "digits_dilated"],
+                   default="mobilenet_v2")
     p.add_argument("--mode", choices=list(QCONVERT_FLAGS), default="int8")
     p.add_argument("--logits", action="store_true",
                    help="mobilenet_v2 without its final softmax: with weights=None the 1000-way softmax is nearly "

@@ -85,3 +85,50 @@ def digits_cnn(epochs: int = 8, seed: int = 0) -> Any:  # noqa: ANN401
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x[:1400], y[:1400], epochs=epochs, batch_size=32, verbose=0)
     return model
+
+
+def digits_upsampled(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits at ``size`` x ``size`` (each pixel repeated; size a multiple of 8)."""
+    x, y = digits_data()
+    k = size // 8
+    return np.repeat(np.repeat(x, k, axis=1), k, axis=2), y
+
+
+def _train_digits(model: Any, x: np.ndarray, y: np.ndarray, epochs: int) -> Any:  # noqa: ANN401
+    import keras
+
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=False)
+    model.fit(x[:1400], y[:1400], epochs=epochs, batch_size=64, verbose=0, shuffle=False)
+    return model
+
+
+def digits_prelu(size: int = 8, epochs: int = 3, seed: int = 0) -> Any:  # noqa: ANN401
+    """A CNN with four PReLU layers (two with shared_axes=[1, 2]) trained on the first 1400 digits; logits out."""
+    import keras
+
+    x, y = digits_upsampled(size)
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 1), name="digit")
+    h = keras.layers.PReLU(shared_axes=[1, 2])(keras.layers.Conv2D(16, 3, padding="same")(inp))
+    h = keras.layers.PReLU()(keras.layers.Conv2D(32, 3, strides=2, padding="same")(h))
+    h = keras.layers.PReLU(shared_axes=[1, 2])(keras.layers.Conv2D(32, 3, padding="same")(h))
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    h = keras.layers.PReLU()(keras.layers.Dense(32)(h))
+    return _train_digits(keras.Model(inp, keras.layers.Dense(10)(h)), x, y, epochs)
+
+
+def digits_dilated(epochs: int = 3, seed: int = 0) -> Any:  # noqa: ANN401
+    """Dilated convolutions (Conv2D SAME + batch norm, DepthwiseConv2D SAME, Conv2D VALID, all dilation 2) trained
+    on the first 1400 digits; logits out."""
+    import keras
+
+    x, y = digits_data()
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((8, 8, 1), name="digit")
+    h = keras.layers.Conv2D(16, 3, dilation_rate=2, padding="same")(inp)
+    h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
+    h = keras.layers.ReLU()(keras.layers.DepthwiseConv2D(3, dilation_rate=2, padding="same")(h))
+    h = keras.layers.Conv2D(16, 3, dilation_rate=2, padding="valid", activation="relu")(h)
+    h = keras.layers.Flatten()(h)
+    return _train_digits(keras.Model(inp, keras.layers.Dense(10)(h)), x, y, epochs)
