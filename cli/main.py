@@ -23,7 +23,7 @@ from .render import Console
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-_HELP = """Convert a TensorFlow frozen GraphDef or SavedModel to a TFLite flatbuffer (float, uint8 or int8).
+_HELP = """Convert a TensorFlow frozen GraphDef or SavedModel to a TFLite flatbuffer (float, uint8, int8 or int16x8).
 
 The classic TOCO and tflite_convert flags work verbatim, e.g.
 
@@ -50,9 +50,12 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
 @click.option("--output_format", type=click.Choice(["TFLITE"], case_sensitive=False), default="TFLITE",
               show_default=True, help="Only TFLITE is written (for graphs use --dump_graphviz_dir).")
 @click.option("--inference_type", default="FLOAT", show_default=True,
-              help="FLOAT, QUANTIZED_UINT8 or INT8: numeric type of the model's arrays.")
-@click.option("--inference_input_type", help="Type of the inputs if it differs (FLOAT, QUANTIZED_UINT8, INT8).")
-@click.option("--inference_output_type", help="Type of the outputs if it differs (FLOAT, QUANTIZED_UINT8, INT8).")
+              help="FLOAT, QUANTIZED_UINT8, INT8 or INT16X8 (int16 activations, int8 weights, int64 biases): "
+                   "numeric type of the model's arrays.")
+@click.option("--inference_input_type",
+              help="Type of the inputs if it differs (FLOAT, QUANTIZED_UINT8, INT8; FLOAT or INT16 for INT16X8).")
+@click.option("--inference_output_type",
+              help="Type of the outputs if it differs (FLOAT, QUANTIZED_UINT8, INT8; FLOAT or INT16 for INT16X8).")
 @click.option("--input_arrays", "--input_array", "input_arrays", help="Input tensor names, comma-separated.")
 @click.option("--output_arrays", "--output_array", "output_arrays", help="Output tensor names, comma-separated.")
 @click.option("--input_shapes", "--input_shape", "input_shapes",
@@ -140,7 +143,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     )
     if config.debug_layers and (not quantized_type(config) or config.representative_dataset is None):
         raise UsageError("--debug_layers compares the quantized model with float on representative data: it needs "
-                         "--inference_type=INT8 or QUANTIZED_UINT8 and --representative_dataset")
+                         "--inference_type=INT8, QUANTIZED_UINT8 or INT16X8 and --representative_dataset")
     quantized = config.inference_type is not InferenceType.FLOAT
     if config.post_training_quantize and config.quantize_to_float16:
         raise UsageError("--post_training_quantize and --quantize_to_float16 exclude each other; pick one")
@@ -151,13 +154,29 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         )
     if not quantized and config.representative_dataset is not None:
         raise UsageError(
-            "--representative_dataset calibrates integer models; add --inference_type=INT8 or QUANTIZED_UINT8"
+            "--representative_dataset calibrates integer models; add --inference_type=INT8, QUANTIZED_UINT8 or "
+            "INT16X8"
         )
     if config.inference_type is InferenceType.FLOAT and (config.input_type.is_quantized or
                                                           config.output_type.is_quantized):
         raise UsageError("--inference_input_type/--inference_output_type can only be quantized when "
-                         "--inference_type is QUANTIZED_UINT8 or INT8")
+                         "--inference_type is QUANTIZED_UINT8, INT8 or INT16X8")
+    _check_io_types(config)
     return config
+
+
+def _check_io_types(config: ConversionConfig) -> None:
+    """int16 models take FLOAT or INT16 at their edges, 8-bit models FLOAT or an 8-bit type."""
+    int16 = config.inference_type is InferenceType.INT16X8
+    for flag, t in (("inference_input_type", config.inference_input_type),
+                    ("inference_output_type", config.inference_output_type)):
+        if t is None or t is InferenceType.FLOAT:
+            continue
+        if int16 and t is not InferenceType.INT16X8:
+            raise UsageError(f"--{flag}={t.value}: an INT16X8 model's inputs and outputs are FLOAT or INT16")
+        if not int16 and t is InferenceType.INT16X8:
+            raise UsageError(f"--{flag}=INT16 needs --inference_type=INT16X8 (int16 activations inside); "
+                             f"--inference_type={config.inference_type.value} takes FLOAT or an 8-bit type")
 
 
 def quantized_type(config: ConversionConfig) -> bool:

@@ -11,6 +11,7 @@ _INFERENCE_ALIASES = {
     "FLOAT": InferenceType.FLOAT, "FLOAT32": InferenceType.FLOAT,
     "QUANTIZED_UINT8": InferenceType.QUANTIZED_UINT8, "UINT8": InferenceType.QUANTIZED_UINT8,
     "INT8": InferenceType.INT8, "QUANTIZED_INT8": InferenceType.INT8,
+    "INT16X8": InferenceType.INT16X8, "INT16": InferenceType.INT16X8, "QUANTIZED_INT16": InferenceType.INT16X8,
 }
 
 
@@ -19,7 +20,8 @@ def inference_type(value: str | None, flag: str) -> InferenceType | None:
         return None
     key = value.strip().upper()
     if key not in _INFERENCE_ALIASES:
-        raise UsageError(f"--{flag}={value} is not a type; use FLOAT, QUANTIZED_UINT8 or INT8")
+        raise UsageError(f"--{flag}={value} is not a type; use FLOAT, QUANTIZED_UINT8, INT8 or INT16X8 (INT16 for "
+                         "inputs/outputs)")
     return _INFERENCE_ALIASES[key]
 
 

@@ -13,6 +13,8 @@ class InferenceType(enum.Enum):
     FLOAT = "FLOAT"
     QUANTIZED_UINT8 = "QUANTIZED_UINT8"
     INT8 = "INT8"
+    # int16 activations (zero point 0), int8 weights, int64 biases; as an input/output type: int16.
+    INT16X8 = "INT16X8"
 
     @property
     def is_quantized(self) -> bool:

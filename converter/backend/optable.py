@@ -1,8 +1,9 @@
 """The one table mapping IR ops to TFLite builtin operators: operator code, options table and fields, version.
 
 Versions follow TensorFlow's op versioning (lite/tools/versioning/op_version.cc): a runtime refuses an operator
-version newer than it knows, and the version records which kernel features (int8, per-channel, hybrid ...) the
-model needs.
+version newer than it knows, and the version records which kernel features (int8, int16, per-channel, hybrid ...)
+the model needs. Under int16 activations (int16x8) the layers with weights read int64 biases and say so in their
+options (quantized_bias_type), and ADD/SUB use general scaling (pot_scale_int16 = false), as TF's converter writes.
 """
 
 from __future__ import annotations
@@ -34,11 +35,20 @@ def _is_hybrid(node: Node) -> bool:
     return _in_dtype(node, 0) == _FLOAT32 and _in_dtype(node, 1) == _INT8
 
 
-def _int8_version(v_int8: int, v_base: int = 1) -> Callable[[Node], int]:
+def _int8_version(v_int8: int, v_base: int = 1, int16: int | None = None, data: int = 0) -> Callable[[Node], int]:
+    """``v_int8`` for int8 data (input ``data``), ``int16`` (if given) for int16 data, else ``v_base``."""
     def version(node: Node) -> int:
-        return v_int8 if _in_dtype(node) == _INT8 else v_base
+        dt = _in_dtype(node, data)
+        if dt == _INT16 and int16 is not None:
+            return int16
+        return v_int8 if dt == _INT8 else v_base
 
     return version
+
+
+def _int64_bias(node: Node, i: int = 2) -> bool:
+    """The layer reads an int64 bias (int16 activations): its options carry quantized_bias_type."""
+    return _in_dtype(node, i) == _INT64
 
 
 def _per_channel(node: Node, i: int = 1) -> bool:
@@ -47,6 +57,8 @@ def _per_channel(node: Node, i: int = 1) -> bool:
 
 
 def _conv_version(node: Node) -> int:
+    if _in_dtype(node) == _INT16:
+        return 8 if _int64_bias(node) else 1
     if _is_hybrid(node):
         return 5 if _per_channel(node) else 2
     return 3 if _in_dtype(node) == _INT8 else 1
@@ -64,6 +76,8 @@ def _fc_version(node: Node) -> int:
     hybrid = _is_hybrid(node)
     if hybrid and _per_channel(node):
         return 12
+    if _in_dtype(node) == _INT16 and _int64_bias(node):
+        return 11
     if getattr(node.attrs, "keep_num_dims", False):
         return 5
     if _in_dtype(node) == _INT8:
@@ -75,14 +89,20 @@ def _fc_version(node: Node) -> int:
 
 def _dequantize_version(node: Node) -> int:
     dt = _in_dtype(node)
-    if dt == _FLOAT16:
+    if dt in (_FLOAT16, _INT16):
         return 3
     return 2 if dt == _INT8 else 1
 
 
 def _quantize_version(node: Node) -> int:
-    # float -> int8/uint8 is version 1; int8 <-> uint8 requantization needs version 2.
-    return 2 if _in_dtype(node) in (_INT8, _UINT8) else 1
+    # float -> int8/uint8 is version 1; to int16, and requantizing between integer types, version 2.
+    return 2 if _in_dtype(node) in (_INT8, _UINT8, _INT16) or node.output.dtype == _INT16 else 1
+
+
+def _resize_version(node: Node) -> int:
+    if _in_dtype(node) == _INT16:
+        return 4
+    return 3 if node.attrs.half_pixel_centers else _int8_version(2)(node)  # type: ignore[union-attr]
 
 
 def _reverse_version(node: Node) -> int:
@@ -118,7 +138,15 @@ def _act(n: Node) -> int:
     return _ACTIVATION[n.attrs.activation]  # type: ignore[union-attr]
 
 
+def _bias_type_fields(n: Node, i: int = 2) -> dict[str, FieldValue]:
+    return {"QuantizedBiasType": _TENSOR_TYPE["int64"]} if _int64_bias(n, i) else {}
+
+
 def _conv_fields(n: Node) -> dict[str, FieldValue]:
+    return {**_spatial_fields(n), **_bias_type_fields(n)}
+
+
+def _spatial_fields(n: Node) -> dict[str, FieldValue]:
     a = n.attrs
     return {"Padding": _PADDING[a.padding], "StrideW": a.stride[1], "StrideH": a.stride[0],  # type: ignore[union-attr]
             "FusedActivationFunction": _act(n), "DilationWFactor": a.dilation[1],  # type: ignore[union-attr]
@@ -126,7 +154,8 @@ def _conv_fields(n: Node) -> dict[str, FieldValue]:
 
 
 def _depthwise_fields(n: Node) -> dict[str, FieldValue]:
-    return {**_conv_fields(n), "DepthMultiplier": n.attrs.depth_multiplier}  # type: ignore[union-attr]
+    # DEPTHWISE_CONV_2D has no quantized_bias_type: its int16 kernel reads int64 biases only.
+    return {**_spatial_fields(n), "DepthMultiplier": n.attrs.depth_multiplier}  # type: ignore[union-attr]
 
 
 def _pool_fields(n: Node) -> dict[str, FieldValue]:
@@ -138,6 +167,12 @@ def _pool_fields(n: Node) -> dict[str, FieldValue]:
 
 def _act_fields(n: Node) -> dict[str, FieldValue]:
     return {"FusedActivationFunction": _act(n)}
+
+
+def _add_sub_fields(n: Node) -> dict[str, FieldValue]:
+    # int16: general scaling (any input/output scales), as TF's converter writes; the schema's default (true)
+    # would take power-of-two scales only.
+    return {**_act_fields(n), **({"PotScaleInt16": False} if _in_dtype(n) == _INT16 else {})}
 
 
 # numpy dtype name -> TFLite TensorType (schema TensorType). Strings are numpy object or bytes arrays; int4,
@@ -164,29 +199,30 @@ OPS: dict[str, OpEntry] = {
     "depthwise_conv_2d": OpEntry("DEPTHWISE_CONV_2D", "DepthwiseConv2DOptions", _depthwise_fields, _depthwise_version),
     "fully_connected": OpEntry("FULLY_CONNECTED", "FullyConnectedOptions",
                                lambda n: {**_act_fields(n), "KeepNumDims": n.attrs.keep_num_dims,  # type: ignore[union-attr]
-                                          "AsymmetricQuantizeInputs": n.attrs.asymmetric_quantize_inputs},  # type: ignore[union-attr]
+                                          "AsymmetricQuantizeInputs": n.attrs.asymmetric_quantize_inputs,  # type: ignore[union-attr]
+                                          **_bias_type_fields(n)},
                                _fc_version),
-    "add": OpEntry("ADD", "AddOptions", _act_fields, _int8_version(2)),
-    "sub": OpEntry("SUB", "SubOptions", _act_fields, _int8_version(2)),
-    "mul": OpEntry("MUL", "MulOptions", _act_fields, _int8_version(2)),
+    "add": OpEntry("ADD", "AddOptions", _add_sub_fields, _int8_version(2, int16=3)),
+    "sub": OpEntry("SUB", "SubOptions", _add_sub_fields, _int8_version(2, int16=5)),
+    "mul": OpEntry("MUL", "MulOptions", _act_fields, _int8_version(2, int16=4)),
     "div": OpEntry("DIV", "DivOptions", _act_fields),
-    "maximum": OpEntry("MAXIMUM", "MaximumMinimumOptions", version=_int8_version(2)),
-    "minimum": OpEntry("MINIMUM", "MaximumMinimumOptions", version=_int8_version(2)),
+    "maximum": OpEntry("MAXIMUM", "MaximumMinimumOptions", version=_int8_version(2, int16=4)),
+    "minimum": OpEntry("MINIMUM", "MaximumMinimumOptions", version=_int8_version(2, int16=4)),
     "squared_difference": OpEntry("SQUARED_DIFFERENCE", "SquaredDifferenceOptions", version=_int8_version(2)),
     "pow": OpEntry("POW", "PowOptions"),
-    "average_pool_2d": OpEntry("AVERAGE_POOL_2D", "Pool2DOptions", _pool_fields, _int8_version(2)),
-    "max_pool_2d": OpEntry("MAX_POOL_2D", "Pool2DOptions", _pool_fields, _int8_version(2)),
-    "mean": OpEntry("MEAN", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}, _int8_version(2)),  # type: ignore[union-attr]
+    "average_pool_2d": OpEntry("AVERAGE_POOL_2D", "Pool2DOptions", _pool_fields, _int8_version(2, int16=3)),
+    "max_pool_2d": OpEntry("MAX_POOL_2D", "Pool2DOptions", _pool_fields, _int8_version(2, int16=3)),
+    "mean": OpEntry("MEAN", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}, _int8_version(2, int16=3)),  # type: ignore[union-attr]
     "sum": OpEntry("SUM", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}, _int8_version(2)),  # type: ignore[union-attr]
     "reduce_max": OpEntry("REDUCE_MAX", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims},  # type: ignore[union-attr]
-                          _int8_version(2)),
+                          _int8_version(2, int16=3)),
     "reduce_min": OpEntry("REDUCE_MIN", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims},  # type: ignore[union-attr]
-                          _int8_version(2)),
+                          _int8_version(2, int16=3)),
     "reduce_prod": OpEntry("REDUCE_PROD", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
     "reduce_any": OpEntry("REDUCE_ANY", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
     "reduce_all": OpEntry("REDUCE_ALL", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
     "concatenation": OpEntry("CONCATENATION", "ConcatenationOptions",
-                             lambda n: {"Axis": n.attrs.axis, **_act_fields(n)}, _int8_version(2)),  # type: ignore[union-attr]
+                             lambda n: {"Axis": n.attrs.axis, **_act_fields(n)}, _int8_version(2, int16=3)),  # type: ignore[union-attr]
     # A run-time target shape is the kernel's second input; a static one is the option.
     "reshape": OpEntry("RESHAPE", "ReshapeOptions",
                        lambda n: {"NewShape": list(n.attrs.new_shape)} if len(n.inputs) == 1 else {}),  # type: ignore[union-attr]
@@ -200,39 +236,41 @@ OPS: dict[str, OpEntry] = {
     "broadcast_to": OpEntry("BROADCAST_TO", "BroadcastToOptions",
                             version=lambda n: 3 if _in_dtype(n) in (_INT8, _INT16) else 2),
     "squeeze": OpEntry("SQUEEZE", "SqueezeOptions", lambda n: {"SqueezeDims": list(n.attrs.axes)}),  # type: ignore[union-attr]
-    "softmax": OpEntry("SOFTMAX", "SoftmaxOptions", lambda n: {"Beta": n.attrs.beta}, _int8_version(2)),  # type: ignore[union-attr]
-    "logistic": OpEntry("LOGISTIC", None, version=_int8_version(2)),
-    "tanh": OpEntry("TANH", None, version=_int8_version(2)),
-    "relu": OpEntry("RELU", None, version=_int8_version(2)),
-    "relu6": OpEntry("RELU6", None, version=_int8_version(2)),
+    "softmax": OpEntry("SOFTMAX", "SoftmaxOptions", lambda n: {"Beta": n.attrs.beta}, _int8_version(2, int16=3)),  # type: ignore[union-attr]
+    "logistic": OpEntry("LOGISTIC", None, version=_int8_version(2, int16=3)),
+    "tanh": OpEntry("TANH", None, version=_int8_version(2, int16=3)),
+    "relu": OpEntry("RELU", None, version=_int8_version(2, int16=3)),
+    "relu6": OpEntry("RELU6", None, version=_int8_version(2, int16=3)),
     "relu_n1_to_1": OpEntry("RELU_N1_TO_1", None),
     "elu": OpEntry("ELU", None),
     "leaky_relu": OpEntry("LEAKY_RELU", "LeakyReluOptions", lambda n: {"Alpha": n.attrs.alpha},  # type: ignore[union-attr]
-                          _int8_version(2)),
+                          _int8_version(2, int16=2)),
     "hard_swish": OpEntry("HARD_SWISH", "HardSwishOptions"),
     "prelu": OpEntry("PRELU", None),  # LiteRT registers PRELU version 1 only; its kernel takes int8/uint8 there
     "log_softmax": OpEntry("LOG_SOFTMAX", "LogSoftmaxOptions", version=_int8_version(2)),
     "l2_normalization": OpEntry("L2_NORMALIZATION", "L2NormOptions", _act_fields, _int8_version(2)),
     "gelu": OpEntry("GELU", "GeluOptions", lambda n: {"Approximate": n.attrs.approximate}, _int8_version(2)),  # type: ignore[union-attr]
-    "pad": OpEntry("PAD", "PadOptions", version=_int8_version(2)),
-    "padv2": OpEntry("PADV2", "PadV2Options", version=_int8_version(2)),
+    "pad": OpEntry("PAD", "PadOptions", version=_int8_version(2, int16=3)),
+    "padv2": OpEntry("PADV2", "PadV2Options", version=_int8_version(2, int16=3)),
     "mirror_pad_reflect": OpEntry("MIRROR_PAD", "MirrorPadOptions", lambda n: {"Mode": 0}),
     "mirror_pad_symmetric": OpEntry("MIRROR_PAD", "MirrorPadOptions", lambda n: {"Mode": 1}),
-    "transpose": OpEntry("TRANSPOSE", "TransposeOptions", version=_int8_version(2)),
+    "transpose": OpEntry("TRANSPOSE", "TransposeOptions", version=_int8_version(2, int16=5)),
     "strided_slice": OpEntry("STRIDED_SLICE", "StridedSliceOptions",
                              lambda n: {"BeginMask": n.attrs.begin_mask, "EndMask": n.attrs.end_mask,  # type: ignore[union-attr]
                                         "EllipsisMask": n.attrs.ellipsis_mask,  # type: ignore[union-attr]
                                         "NewAxisMask": n.attrs.new_axis_mask,  # type: ignore[union-attr]
                                         "ShrinkAxisMask": n.attrs.shrink_axis_mask},  # type: ignore[union-attr]
                              _int8_version(2)),
-    "slice": OpEntry("SLICE", "SliceOptions", version=_int8_version(2)),
+    "slice": OpEntry("SLICE", "SliceOptions", version=_int8_version(2, int16=4)),
     "pack": OpEntry("PACK", "PackOptions",
-                    lambda n: {"ValuesCount": len(n.inputs), "Axis": n.attrs.axis}, _int8_version(2)),  # type: ignore[union-attr]
+                    lambda n: {"ValuesCount": len(n.inputs), "Axis": n.attrs.axis}, _int8_version(2, int16=3)),  # type: ignore[union-attr]
     "unpack": OpEntry("UNPACK", "UnpackOptions",
-                      lambda n: {"Num": len(n.outputs), "Axis": n.attrs.axis}, _int8_version(2)),  # type: ignore[union-attr]
-    "split": OpEntry("SPLIT", "SplitOptions", lambda n: {"NumSplits": n.attrs.num_splits}, _int8_version(2)),  # type: ignore[union-attr]
+                      lambda n: {"Num": len(n.outputs), "Axis": n.attrs.axis}, _int8_version(2, int16=4)),  # type: ignore[union-attr]
+    # SPLIT's data is input 1 (input 0 is the axis).
+    "split": OpEntry("SPLIT", "SplitOptions", lambda n: {"NumSplits": n.attrs.num_splits},  # type: ignore[union-attr]
+                     _int8_version(2, int16=4, data=1)),
     "split_v": OpEntry("SPLIT_V", "SplitVOptions", lambda n: {"NumSplits": n.attrs.num_splits}, _int8_version(2)),  # type: ignore[union-attr]
-    "gather": OpEntry("GATHER", "GatherOptions", lambda n: {"Axis": n.attrs.axis}, _int8_version(2)),  # type: ignore[union-attr]
+    "gather": OpEntry("GATHER", "GatherOptions", lambda n: {"Axis": n.attrs.axis}, _int8_version(2, int16=4)),  # type: ignore[union-attr]
     "tile": OpEntry("TILE", "TileOptions", version=_int8_version(3)),
     "reverse_v2": OpEntry("REVERSE_V2", "ReverseV2Options", version=_reverse_version),
     "cast": OpEntry("CAST", "CastOptions",
@@ -240,17 +278,17 @@ OPS: dict[str, OpEntry] = {
     "resize_bilinear": OpEntry("RESIZE_BILINEAR", "ResizeBilinearOptions",
                                lambda n: {"AlignCorners": n.attrs.align_corners,  # type: ignore[union-attr]
                                           "HalfPixelCenters": n.attrs.half_pixel_centers},  # type: ignore[union-attr]
-                               lambda n: 3 if n.attrs.half_pixel_centers else _int8_version(2)(n)),  # type: ignore[union-attr]
+                               _resize_version),
     "resize_nearest_neighbor": OpEntry("RESIZE_NEAREST_NEIGHBOR", "ResizeNearestNeighborOptions",
                                        lambda n: {"AlignCorners": n.attrs.align_corners,  # type: ignore[union-attr]
                                                   "HalfPixelCenters": n.attrs.half_pixel_centers},  # type: ignore[union-attr]
-                                       lambda n: 3 if n.attrs.half_pixel_centers else _int8_version(2)(n)),  # type: ignore[union-attr]
+                                       _resize_version),
     "batch_matmul": OpEntry("BATCH_MATMUL", "BatchMatMulOptions",
-                            lambda n: {"AdjX": n.attrs.adj_x, "AdjY": n.attrs.adj_y}, _int8_version(2)),  # type: ignore[union-attr]
-    "rsqrt": OpEntry("RSQRT", None, version=_int8_version(2)),
+                            lambda n: {"AdjX": n.attrs.adj_x, "AdjY": n.attrs.adj_y}, _int8_version(2, int16=3)),  # type: ignore[union-attr]
+    "rsqrt": OpEntry("RSQRT", None, version=_int8_version(2, int16=3)),
     "sqrt": OpEntry("SQRT", None),
     "square": OpEntry("SQUARE", None),
-    "exp": OpEntry("EXP", None, version=_int8_version(2)),
+    "exp": OpEntry("EXP", None, version=_int8_version(2, int16=2)),
     "log": OpEntry("LOG", None),
     "neg": OpEntry("NEG", None),  # LiteRT registers NEG version 1 only; its kernel takes int8 at that version
     "abs": OpEntry("ABS", None),
@@ -271,8 +309,9 @@ OPS: dict[str, OpEntry] = {
     "select_v2": OpEntry("SELECT_V2", "SelectV2Options"),
     "transpose_conv": OpEntry("TRANSPOSE_CONV", "TransposeConvOptions",
                               lambda n: {"Padding": _PADDING[n.attrs.padding], "StrideW": n.attrs.stride[1],  # type: ignore[union-attr]
-                                         "StrideH": n.attrs.stride[0]},  # type: ignore[union-attr]
-                              lambda n: 3 if len(n.inputs) > 3 and n.inputs[3] is not None else
+                                         "StrideH": n.attrs.stride[0], **_bias_type_fields(n, 3)},  # type: ignore[union-attr]
+                              lambda n: 5 if _int64_bias(n, 3) and _in_dtype(n, 2) == _INT16 else
+                              3 if len(n.inputs) > 3 and n.inputs[3] is not None else
                               (2 if _in_dtype(n, 2) == _INT8 else 1)),
     "space_to_batch_nd": OpEntry("SPACE_TO_BATCH_ND", "SpaceToBatchNDOptions", version=_space_batch_version),
     "batch_to_space_nd": OpEntry("BATCH_TO_SPACE_ND", "BatchToSpaceNDOptions", version=_space_batch_version),

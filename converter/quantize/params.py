@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import QuantParams, QuantRange, RangeSource, Tensor
-from .qmath import INT8, INT32, UINT8, mse_clip_range, nudge, quantize_array, round_half_away, symmetric_params
+from .qmath import (INT8, INT16, INT32, INT64, UINT8, mse_clip_range, nudge, quantize_array, round_half_away,
+                    symmetric_params)
 
 # int8 and uint8 grids are the same grid shifted by 128.
 _SHIFT = {UINT8: 0, INT8: -128}
@@ -14,15 +15,40 @@ _SHIFT = {UINT8: 0, INT8: -128}
 def activation_params(r: QuantRange, dtype: np.dtype) -> QuantParams:
     """Asymmetric per-tensor parameters for an activation range: the range nudged onto the 8-bit grid (FakeQuant's
     rule, which TOCO and TF's converter apply to fake-quant ranges of any num_bits, with its narrow_range);
-    int8 uses the uint8 zero point - 128. Scales stay float64 until written, so biases derive from exact
-    products."""
+    int8 uses the uint8 zero point - 128. int16 is symmetric (``int16_params``). Scales stay float64 until
+    written, so biases derive from exact products."""
     lo, hi = min(r.min), max(r.max)
+    if np.dtype(dtype) == INT16:
+        return int16_params(lo, hi)
     if r.fake_quant:
         n = nudge(np.array(lo), np.array(hi), 8, r.narrow_range)
     else:
         n = nudge(np.array(min(lo, 0.0)), np.array(max(hi, 0.0)), 8, False)
     zp = int(n.zero_point) + _SHIFT[np.dtype(dtype)]
     return QuantParams(np.dtype(dtype), (float(n.scale),), (zp,), (float(n.min),), (float(n.max),))
+
+
+def int16_params(lo: float, hi: float) -> QuantParams:
+    """int16 activations: zero point 0 (LiteRT's int16 kernels require it), scale = max(|lo|, |hi|) / 32767, as
+    TensorFlow's converter computes it; min/max metadata are the range (widened to contain 0)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    absmax = max(-lo, hi)
+    scale = absmax / 32767 if absmax > 0 else 1.0
+    return QuantParams(INT16, (float(scale),), (0,), (lo,), (hi,))
+
+
+def retype_params(p: QuantParams, dtype: np.dtype) -> QuantParams:
+    """The same real range in another activation type: uint8 <-> int8 exactly (the zero point moves by 128),
+    to or from int16 through the real range the parameters cover."""
+    dtype = np.dtype(dtype)
+    if dtype == p.dtype:
+        return p
+    if dtype in _SHIFT and p.dtype in _SHIFT:
+        return shift_params(p, dtype)
+    info = np.iinfo(p.dtype)
+    scale, zp = p.scale[0], p.zero_point[0]
+    lo, hi = (p.min[0], p.max[0]) if p.min else ((info.min - zp) * scale, (info.max - zp) * scale)
+    return activation_params(QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED), dtype)
 
 
 def fixed_params(scale: float, zero_point: int, dtype: np.dtype) -> QuantParams:
@@ -97,11 +123,12 @@ def _int8_weight_params(scale: np.ndarray, zp: np.ndarray, axis: int | None) -> 
 
 
 def bias_params(input_p: QuantParams, weight_p: QuantParams) -> QuantParams:
-    """int32 bias: scale = input_scale * weight_scale[c] from the unrounded float64 scales (as TF's converter
-    computes it; the runtime's check allows 2% of the output scale), zero point 0."""
+    """int32 bias (int64 for int16 inputs): scale = input_scale * weight_scale[c] from the unrounded float64 scales
+    (as TF's converter computes it; the runtime's check allows 2% of the output scale), zero point 0."""
     s = float(input_p.scale[0]) * np.asarray(weight_p.scale, dtype=np.float64)
     axis = 0 if weight_p.axis is not None else None
-    return QuantParams(INT32, tuple(float(v) for v in s), (0,) * len(s), (), (), axis)
+    dtype = INT64 if input_p.dtype == INT16 else INT32
+    return QuantParams(dtype, tuple(float(v) for v in s), (0,) * len(s), (), (), axis)
 
 
 def quantize_const(t: Tensor, p: QuantParams, narrow_range: bool = False) -> np.ndarray:

@@ -8,11 +8,12 @@ from ..config import ConversionConfig, InferenceType
 from ..errors import UsageError
 from ..ir import Graph
 from .precision import LayerPrecision, Precision, PrecisionPlan, matching_nodes, precision_of_dtype
-from .qmath import INT8, UINT8
+from .qmath import INT8, INT16, UINT8
 from .quantizer import FLOAT32, QuantizeOptions
 from .spec import In, input_role, spec_for
 
-_DTYPES = {InferenceType.FLOAT: FLOAT32, InferenceType.QUANTIZED_UINT8: UINT8, InferenceType.INT8: INT8}
+_DTYPES = {InferenceType.FLOAT: FLOAT32, InferenceType.QUANTIZED_UINT8: UINT8, InferenceType.INT8: INT8,
+           InferenceType.INT16X8: INT16}
 
 
 def has_per_channel_fake_quant(graph: Graph) -> bool:
@@ -63,6 +64,11 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
     stats_dtype = _DTYPES[config.inference_input_type or config.inference_type]
     if stats_dtype == FLOAT32:
         stats_dtype = _DTYPES[config.inference_type]
+    if stats_dtype == INT16 and any(s.mean != 0 for s in stats):
+        raise UsageError(
+            f"--mean_values={','.join(f'{s.mean:g}' for s in stats)}: int16 inputs have zero point 0 (LiteRT's int16 "
+            "kernels require it); give --mean_values=0 with the --std_dev_values that map your data onto int16"
+        )
     opts = QuantizeOptions(
         plan=precision_plan(config, graph, precision_of_dtype(inside)),
         weights_per_channel=per_channel,

@@ -12,7 +12,9 @@ import numpy as np
 
 UINT8 = np.dtype(np.uint8)
 INT8 = np.dtype(np.int8)
+INT16 = np.dtype(np.int16)
 INT32 = np.dtype(np.int32)
+INT64 = np.dtype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ from .params import (
     fixed_params,
     input_stats_params,
     quantize_const,
-    shift_params,
+    retype_params,
     weight_params_int8,
     weight_params_uint8,
 )
 from .precision import LayerPrecision, Precision, PrecisionPlan
-from .qmath import INT8, UINT8, dequantize_array
+from .qmath import INT8, INT16, UINT8, dequantize_array
 from .spec import In, OpQuantSpec, Out, has_kernel, input_role, spec_for
 
 FLOAT32 = np.dtype(np.float32)
@@ -228,6 +228,8 @@ class _Quantizer:
             pspec = self.qnodes.get(id(prod)) if prod is not None else None
             if pspec is None or pspec.output is not Out.FREE or len(prod.outputs) != 1:  # type: ignore[union-attr]
                 return False
+            if self.node_dt[id(prod)] != self.node_dt[id(node)]:  # type: ignore[arg-type]
+                return False  # an addend of another precision is requantized anyway
         return True
 
     def _range_params(self, t: Tensor, missing: list[Tensor]) -> QuantParams | None:
@@ -252,7 +254,7 @@ class _Quantizer:
                 if t.qrange is not None and t.qrange.fake_quant:
                     self.params[id(t)] = activation_params(t.qrange, self.tensor_dt(t))
                 else:
-                    self.params[id(t)] = shift_params(p, self.tensor_dt(t))
+                    self.params[id(t)] = retype_params(p, self.tensor_dt(t))
                     t.qrange = QuantRange(p.min, p.max, source=RangeSource.INPUT_STATS)
             elif any(id(c) in self.qnodes for c in t.consumers):
                 p2 = self._range_params(t, missing)
@@ -281,12 +283,16 @@ class _Quantizer:
                     fx = spec.fixed
                     assert fx is not None
                     dt = self.node_dt[id(node)]
-                    zp = fx.zero_point_uint8 if dt == UINT8 else fx.zero_point_int8
-                    self.params[id(t)] = fixed_params(fx.scale, zp, dt)
+                    if dt == INT16:
+                        assert fx.scale_int16 is not None, f"{node.op}: int16 kernel without a fixed int16 scale"
+                        self.params[id(t)] = fixed_params(fx.scale_int16, 0, dt)
+                    else:
+                        zp = fx.zero_point_uint8 if dt == UINT8 else fx.zero_point_int8
+                        self.params[id(t)] = fixed_params(fx.scale, zp, dt)
                 elif spec.output is Out.SAME:
                     src = node.inputs[spec.data_input]
-                    if src is not None and id(src) in self.params:
-                        self.params[id(t)] = self.params[id(src)]
+                    if src is not None and id(src) in self.params:  # in this node's type: a requantized view
+                        self.params[id(t)] = retype_params(self.params[id(src)], self.node_dt[id(node)])
                     elif src is not None:
                         p5 = self._range_params(t, missing)
                         if p5 is not None:
@@ -334,6 +340,8 @@ class _Quantizer:
                     continue
                 if self.g.is_output(t):
                     continue
+                if self.tensor_dt(t) != out_p.dtype:
+                    continue  # another precision: it reads a requantized view anyway
                 followers: list[Node] = []
                 if all(self._accepts_scale(c, t, out_p, followers) for c in t.consumers if c is not node):
                     self.params[id(t)] = out_p
@@ -360,6 +368,8 @@ class _Quantizer:
         if roles == {In.SAME_AS_OUT} and node.outputs and self.params.get(id(node.outputs[0])) == p:
             return True
         if spec.output is Out.SAME:
+            if self.node_dt[id(node)] != p.dtype:
+                return False
             if In.SAME_AS_OUT in spec.inputs or any(x is t for i, x in enumerate(node.inputs) if i != spec.data_input):
                 return False
             if any(self.g.is_output(y) or not _is_float(y) for y in node.outputs):
@@ -471,6 +481,8 @@ class _Quantizer:
                 else None
             if spec.output is Out.SAME and i == spec.data_input:
                 want = out_p
+            if want is None and self.params[id(t)].dtype != dt:  # an activation of another precision
+                want = retype_params(self.params[id(t)], dt)
             self.g.set_input(node, i, self._quantized(t, want))
         if shift is not None and weight_p is not None and node.op == "fully_connected" and \
                 (len(node.inputs) < 3 or node.inputs[2] is None):
@@ -489,7 +501,7 @@ class _Quantizer:
             p = self.params[id(t)]
             feed_p = None
             if o.input_dtype != FLOAT32:
-                feed_p = shift_params(self.feed_params.get(id(t), p), o.input_dtype)
+                feed_p = retype_params(self.feed_params.get(id(t), p), o.input_dtype)
                 if feed_p == p:
                     continue
             feed = g.tensor(t.name + "_feed", o.input_dtype, t.shape, tf_name=t.tf_name)
@@ -516,9 +528,9 @@ class _Quantizer:
                 p = self.params.get(id(t))
                 if p is None:
                     raise QuantizationError(f"output {t.name} is float and has no range to quantize it with")
-                new = self._insert("quantize", t, want, shift_params(p, want), "quantized")
+                new = self._insert("quantize", t, want, retype_params(p, want), "quantized")
             else:
-                new = self._insert("quantize", t, want, shift_params(internal, want), f"{want.name}")
+                new = self._insert("quantize", t, want, retype_params(internal, want), f"{want.name}")
             outs[k] = new
             g.rename(t, f"{name}/{(internal.dtype.name if internal else 'float')}")
             g.rename(new, name)
@@ -528,7 +540,7 @@ class _Quantizer:
         count = 0
         for t in self.g.tensors():
             p = self.params.get(id(t))
-            if t.is_const or p is None or not _is_float(t) and t.quant is None and t.dtype not in (UINT8, INT8):
+            if t.is_const or p is None or not _is_float(t) and t.quant is None and t.dtype not in (UINT8, INT8, INT16):
                 continue
             # Float-island outputs keep float: their integer readers go through an inserted QUANTIZE.
             if t.producer is not None and id(t.producer) not in self.qnodes and t.producer.op != "quantize":

@@ -4,13 +4,16 @@ kernels LiteRT has. Nothing else in the project decides these per op.
 Output rules:
   FREE          the output has its own range (from fake quant, calibration or defaults);
   SAME          the output reuses input 0's scale and zero point (the kernel moves bytes, it cannot rescale);
-  FIXED         the kernel's output scale/zero point is fixed (softmax, logistic: 1/256; tanh: 1/128).
+  FIXED         the kernel's output scale/zero point is fixed (softmax, logistic: 1/256; tanh: 1/128; in int16 all
+                three 1/32768, zero point 0).
 Input roles:
-  ACT           an activation (or a constant used like one): asymmetric per-tensor 8-bit;
+  ACT           an activation (or a constant used like one): asymmetric per-tensor 8-bit, or symmetric int16;
   WEIGHT        weights: uint8 asymmetric per-tensor, or int8 symmetric (per-channel along ``weight_axis``);
-  BIAS          int32, zero point 0, scale = input scale * weight scale (per channel);
+  BIAS          int32 (int64 under int16 activations), zero point 0, scale = input scale * weight scale;
   INDEX         an integer operand (shape, axes, paddings, indices): left as it is;
   SAME_AS_OUT   an activation that must share the output's scale (concatenation/pack in int8, maximum ...).
+Kernels: ``uint8``, ``int8`` and ``int16`` say which activation types LiteRT runs the op in (int16: int16x8,
+int16 activations with zero point 0 and int8 weights; tests/quantize/test_int16x8.py runs every such op).
 Sums (``sums_inputs``): the kernel adds its two activation inputs; addends computed only for it share the output's
 range, so the integer kernel adds exactly (quantizer.share_sum_ranges).
 """
@@ -44,6 +47,8 @@ class Fixed:
     scale: float
     zero_point_uint8: int
     zero_point_int8: int
+    # The int16 kernel's output scale (zero point 0), for ops that have one.
+    scale_int16: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class OpQuantSpec:
     fixed: Fixed | None = None
     uint8: bool = True
     int8: bool = True
+    int16: bool = False
     weight_axis: int | None = None
     # For variadic ops (concatenation, pack, add_n ...) every input has the role of inputs[0].
     variadic: bool = False
@@ -64,8 +70,9 @@ class OpQuantSpec:
     sums_inputs: bool = False
 
 
-SOFTMAX_FIXED = Fixed(scale=1.0 / 256.0, zero_point_uint8=0, zero_point_int8=-128)
-TANH_FIXED = Fixed(scale=1.0 / 128.0, zero_point_uint8=128, zero_point_int8=0)
+# LiteRT's int16 softmax, logistic and tanh all write 2^-15 (tanh: [-1, 1); the others [0, 1)).
+SOFTMAX_FIXED = Fixed(scale=1.0 / 256.0, zero_point_uint8=0, zero_point_int8=-128, scale_int16=2.0**-15)
+TANH_FIXED = Fixed(scale=1.0 / 128.0, zero_point_uint8=128, zero_point_int8=0, scale_int16=2.0**-15)
 # LOG_SOFTMAX (lite/kernels/activations.cc): outputs in [-16, 0) on scale 16/256, the top code at 0.
 LOG_SOFTMAX_FIXED = Fixed(scale=16.0 / 256.0, zero_point_uint8=255, zero_point_int8=127)
 # L2_NORMALIZATION (lite/kernels/l2norm.cc): outputs in [-1, 1] on scale 1/128, centred.
@@ -74,73 +81,73 @@ L2_NORM_FIXED = Fixed(scale=1.0 / 128.0, zero_point_uint8=128, zero_point_int8=0
 A, W, B, I, S = In.ACT, In.WEIGHT, In.BIAS, In.INDEX, In.SAME_AS_OUT
 
 SPECS: dict[str, OpQuantSpec] = {
-    "conv_2d": OpQuantSpec((A, W, B), weight_axis=0),
-    "depthwise_conv_2d": OpQuantSpec((A, W, B), weight_axis=3),
-    "fully_connected": OpQuantSpec((A, W, B), weight_axis=0),
-    "transpose_conv": OpQuantSpec((I, W, A), weight_axis=0, data_input=2),
+    "conv_2d": OpQuantSpec((A, W, B), weight_axis=0, int16=True),
+    "depthwise_conv_2d": OpQuantSpec((A, W, B), weight_axis=3, int16=True),
+    "fully_connected": OpQuantSpec((A, W, B), weight_axis=0, int16=True),
+    "transpose_conv": OpQuantSpec((I, W, A), weight_axis=0, data_input=2, int16=True),
     "space_to_depth": OpQuantSpec((A,), Out.SAME),
     "space_to_batch_nd": OpQuantSpec((A, I, I), Out.SAME),
     "batch_to_space_nd": OpQuantSpec((A, I, I), Out.SAME),
     "depth_to_space": OpQuantSpec((A,), Out.SAME),
-    "add": OpQuantSpec((A, A), sums_inputs=True),
-    "sub": OpQuantSpec((A, A)),
-    "mul": OpQuantSpec((A, A)),
+    "add": OpQuantSpec((A, A), sums_inputs=True, int16=True),
+    "sub": OpQuantSpec((A, A), int16=True),
+    "mul": OpQuantSpec((A, A), int16=True),
     "div": OpQuantSpec((A, A), int8=False),
     "squared_difference": OpQuantSpec((A, A), uint8=False),
     # A clamp (minimum/maximum with a constant, tf.clip_by_value) gets its own, clamped, range: its inputs are
     # requantized onto it (saturating, which is the clamp) or written at it by their producer. With the input's
     # range instead, clip(x, -0.5, 2) of x in [-6, 6] spent ~80% of the codes on values it never outputs.
-    "maximum": OpQuantSpec((S, S)),
-    "minimum": OpQuantSpec((S, S)),
-    "average_pool_2d": OpQuantSpec((A,), Out.SAME),
-    "max_pool_2d": OpQuantSpec((A,), Out.SAME),
-    "mean": OpQuantSpec((A, I)),
-    "sum": OpQuantSpec((A, I)),
-    "reduce_max": OpQuantSpec((A, I), Out.SAME),
-    "reduce_min": OpQuantSpec((A, I), Out.SAME),
-    "concatenation": OpQuantSpec((S,), Out.FREE, variadic=True, uint8_rescales_inputs=True),
-    "pack": OpQuantSpec((S,), Out.FREE, variadic=True),
-    "unpack": OpQuantSpec((A,), Out.SAME),
-    "reshape": OpQuantSpec((A, I), Out.SAME),
+    "maximum": OpQuantSpec((S, S), int16=True),
+    "minimum": OpQuantSpec((S, S), int16=True),
+    "average_pool_2d": OpQuantSpec((A,), Out.SAME, int16=True),
+    "max_pool_2d": OpQuantSpec((A,), Out.SAME, int16=True),
+    "mean": OpQuantSpec((A, I), int16=True),
+    "sum": OpQuantSpec((A, I), int16=True),
+    "reduce_max": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "reduce_min": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "concatenation": OpQuantSpec((S,), Out.FREE, variadic=True, uint8_rescales_inputs=True, int16=True),
+    "pack": OpQuantSpec((S,), Out.FREE, variadic=True, int16=True),
+    "unpack": OpQuantSpec((A,), Out.SAME, int16=True),
+    "reshape": OpQuantSpec((A, I), Out.SAME, int16=True),
     "expand_dims": OpQuantSpec((A, I), Out.SAME),
     "identity": OpQuantSpec((A,), Out.SAME),
     "broadcast_to": OpQuantSpec((A, I), Out.SAME),
     "fill": OpQuantSpec((I, A), Out.SAME, data_input=1),
-    "squeeze": OpQuantSpec((A,), Out.SAME),
-    "transpose": OpQuantSpec((A, I), Out.SAME),
-    "pad": OpQuantSpec((A, I), Out.SAME),
-    "padv2": OpQuantSpec((A, I, S), Out.SAME),
-    "mirror_pad_reflect": OpQuantSpec((A, I), Out.SAME),
-    "mirror_pad_symmetric": OpQuantSpec((A, I), Out.SAME),
-    "strided_slice": OpQuantSpec((A, I, I, I), Out.SAME),
-    "slice": OpQuantSpec((A, I, I), Out.SAME),
-    "split": OpQuantSpec((I, A), Out.SAME, data_input=1),
-    "split_v": OpQuantSpec((A, I, I), Out.SAME),
-    "gather": OpQuantSpec((A, I), Out.SAME),
-    "tile": OpQuantSpec((A, I), Out.SAME),
-    "reverse_v2": OpQuantSpec((A, I), Out.SAME),
+    "squeeze": OpQuantSpec((A,), Out.SAME, int16=True),
+    "transpose": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "pad": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "padv2": OpQuantSpec((A, I, S), Out.SAME, int16=True),
+    "mirror_pad_reflect": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "mirror_pad_symmetric": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "strided_slice": OpQuantSpec((A, I, I, I), Out.SAME, int16=True),
+    "slice": OpQuantSpec((A, I, I), Out.SAME, int16=True),
+    "split": OpQuantSpec((I, A), Out.SAME, data_input=1, int16=True),
+    "split_v": OpQuantSpec((A, I, I), Out.SAME, int16=True),
+    "gather": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "tile": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "reverse_v2": OpQuantSpec((A, I), Out.SAME, int16=True),
     # The kernel copies x or y by the bool condition: both at the output's scale (its calibrated range covers both).
-    "select_v2": OpQuantSpec((I, S, S)),
-    "resize_bilinear": OpQuantSpec((A, I), Out.SAME),
-    "resize_nearest_neighbor": OpQuantSpec((A, I), Out.SAME),
-    "softmax": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED),
-    "logistic": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED),
-    "tanh": OpQuantSpec((A,), Out.FIXED, TANH_FIXED),
+    "select_v2": OpQuantSpec((I, S, S), int16=True),
+    "resize_bilinear": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "resize_nearest_neighbor": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "softmax": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED, int16=True),
+    "logistic": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED, int16=True),
+    "tanh": OpQuantSpec((A,), Out.FIXED, TANH_FIXED, int16=True),
     "log_softmax": OpQuantSpec((A,), Out.FIXED, LOG_SOFTMAX_FIXED),
     "l2_normalization": OpQuantSpec((A,), Out.FIXED, L2_NORM_FIXED),
     # alpha is a constant operand with its own scale (the kernel rescales both branches to the output).
     "prelu": OpQuantSpec((A, A)),
-    "relu": OpQuantSpec((A,)),
-    "relu6": OpQuantSpec((A,)),
+    "relu": OpQuantSpec((A,), int16=True),
+    "relu6": OpQuantSpec((A,), int16=True),
     "relu_n1_to_1": OpQuantSpec((A,)),
-    "leaky_relu": OpQuantSpec((A,)),
+    "leaky_relu": OpQuantSpec((A,), int16=True),
     "hard_swish": OpQuantSpec((A,)),
     "elu": OpQuantSpec((A,), uint8=False),
-    "gelu": OpQuantSpec((A,)),
-    "batch_matmul": OpQuantSpec((A, A), uint8=False),
-    "rsqrt": OpQuantSpec((A,), uint8=False),
-    "exp": OpQuantSpec((A,), uint8=False),
-    "neg": OpQuantSpec((A,), uint8=False),
+    "gelu": OpQuantSpec((A,), int16=True),
+    "batch_matmul": OpQuantSpec((A, A), uint8=False, int16=True),
+    "rsqrt": OpQuantSpec((A,), uint8=False, int16=True),
+    "exp": OpQuantSpec((A,), uint8=False, int16=True),
+    "neg": OpQuantSpec((A,), uint8=False, int16=True),
 }
 
 
@@ -156,6 +163,7 @@ def input_role(spec: OpQuantSpec, index: int) -> In:
 
 
 def has_kernel(spec: OpQuantSpec | None, dtype: np.dtype) -> bool:
+    """Whether LiteRT runs the op with ``dtype`` (uint8, int8 or int16) activations."""
     if spec is None:
         return False
-    return spec.uint8 if np.dtype(dtype) == np.uint8 else spec.int8
+    return {np.dtype(np.uint8): spec.uint8, np.dtype(np.int16): spec.int16}.get(np.dtype(dtype), spec.int8)

@@ -1,0 +1,113 @@
+"""--inference_type=INT16X8 on trained models, against TensorFlow's 16x8 mode
+(EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8) on the same model and calibration data, measured on
+held-out data in LiteRT; the same model in TFLite Micro; int16 inputs and outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from converter.config import ConversionConfig, InferenceType, InputFormat
+from converter.pipeline import convert
+from tests.support.keras_models import digits_cnn, digits_data
+
+
+@dataclass
+class Trained:
+    saved_model: Path
+    cal: np.ndarray
+    held_out: np.ndarray
+    float_out: np.ndarray  # the float model on held_out
+    labels: np.ndarray
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory, tf: Any) -> Trained:  # noqa: ANN401
+    root = tmp_path_factory.mktemp("int16_digits")
+    x, y = digits_data()
+    model = digits_cnn(epochs=8)  # trained on the first 1400 images
+    model.export(str(root / "sm"), verbose=False)
+    np.save(root / "cal.npy", x[:200])
+    return Trained(root / "sm", x[:200], x[1400:], model.predict(x[1400:], verbose=0), y[1400:])
+
+
+def _ours(m: Trained, tmp: Path, **kw: Any) -> bytes:  # noqa: ANN401
+    np.save(tmp / "cal.npy", m.cal)
+    kw.setdefault("inference_input_type", InferenceType.FLOAT)
+    kw.setdefault("inference_output_type", InferenceType.FLOAT)
+    return convert(ConversionConfig(input_path=m.saved_model, output_path=tmp / "m.tflite",
+                                    input_format=InputFormat.SAVED_MODEL, inference_type=InferenceType.INT16X8,
+                                    representative_dataset=tmp / "cal.npy", **kw)).tflite
+
+
+def _tensorflow_16x8(m: Trained, tf: Any, io: Any = None) -> bytes:  # noqa: ANN401
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(m.saved_model))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([m.cal[i:i + 1]] for i in range(len(m.cal)))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    if io is not None:
+        conv.inference_input_type = conv.inference_output_type = io
+    return conv.convert()
+
+
+@pytest.fixture(scope="module")
+def models(digits: Trained, tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:  # noqa: ANN401
+    tmp = tmp_path_factory.mktemp("int16_models")
+    return {"ours": _ours(digits, tmp), "tf": _tensorflow_16x8(digits, tf)}
+
+
+def test_sqnr_at_least_tensorflows_16x8(digits: Trained, models: dict[str, bytes], litert: Any,  # noqa: ANN401
+                                        sqnr: Any) -> None:  # noqa: ANN401
+    ours = litert(models["ours"]).run(digits.held_out)[0]
+    theirs = litert(models["tf"]).run(digits.held_out)[0]
+    s_ours, s_tf = sqnr(digits.float_out, ours), sqnr(digits.float_out, theirs)
+    acc = float(np.mean(ours.argmax(1) == digits.labels))
+    print(f"digits INT16X8: SQNR qconvert {s_ours:.2f} dB, TensorFlow 16x8 {s_tf:.2f} dB; accuracy {100 * acc:.2f}%; "
+          f"size {len(models['ours']):,} vs {len(models['tf']):,} bytes")
+    assert s_ours >= s_tf - 0.5
+    assert len(models["ours"]) <= len(models["tf"])
+
+
+def test_int16_inputs_and_outputs(digits: Trained, models: dict[str, bytes], tf: Any, litert: Any,  # noqa: ANN401
+                                  sqnr: Any, tmp_path: Path) -> None:  # noqa: ANN401
+    """INT16 at the edges: zero point 0, the input's scale from its calibrated range (TensorFlow's), the softmax
+    output's fixed 1/32768; fed the same int16 values, the model computes what the float-I/O model computes inside,
+    so the dequantized output matches it."""
+    ours = litert(_ours(digits, tmp_path, inference_input_type=InferenceType.INT16X8,
+                        inference_output_type=InferenceType.INT16X8))
+    theirs = litert(_tensorflow_16x8(digits, tf, io=tf.int16))
+    assert ours.inputs[0]["dtype"] == np.int16 and ours.outputs[0]["dtype"] == np.int16
+    assert ours.quantization("input") == theirs.quantization("input")
+    assert ours.quantization("output") == theirs.quantization("output") == (1 / 32768, 0)
+    s_in, _ = ours.quantization("input")
+    q = np.clip(np.round(digits.held_out / s_in), -32768, 32767).astype(np.int16)
+    out = ours.run(q)[0].astype(np.float64) / 32768
+    float_io = litert(models["ours"]).run(digits.held_out)[0]
+    # The float-I/O model rounds the input the same way (QUANTIZE) and its DEQUANTIZE is exact: same outputs.
+    np.testing.assert_allclose(out, float_io, atol=1e-7)
+    assert sqnr(digits.float_out, out) >= sqnr(digits.float_out, theirs.run(q)[0].astype(np.float64) / 32768) - 0.5
+
+
+def test_runs_in_tflite_micro(digits: Trained, models: dict[str, bytes], litert: Any, sqnr: Any) -> None:  # noqa: ANN401
+    """TFLite Micro has int16x8 kernels for every op of this model (conv, depthwise with int64 bias, FC, pooling,
+    softmax). Its reference kernels round some steps differently from LiteRT's, so the check is closeness to
+    LiteRT and to float, not bit equality."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    x = digits.held_out[:32]
+    micro = runtime.Interpreter.from_bytes(models["ours"], arena_size=1 << 20)
+    outs = []
+    for i in range(len(x)):
+        micro.set_input(x[i:i + 1], 0)
+        micro.invoke()
+        outs.append(np.array(micro.get_output(0)))
+    out_micro = np.concatenate(outs)
+    out_lite = litert(models["ours"]).run(x)[0]
+    s_micro, s_lite = sqnr(digits.float_out[:32], out_micro), sqnr(digits.float_out[:32], out_lite)
+    print(f"digits INT16X8 in TFLite Micro: SQNR {s_micro:.2f} dB (LiteRT {s_lite:.2f} dB)")
+    assert s_micro >= s_lite - 1.0
+    np.testing.assert_array_equal(out_micro.argmax(1), out_lite.argmax(1))
