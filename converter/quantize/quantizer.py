@@ -343,7 +343,8 @@ class _Quantizer:
                 if self.tensor_dt(t) != out_p.dtype:
                     continue  # another precision: it reads a requantized view anyway
                 followers: list[Node] = []
-                if all(self._accepts_scale(c, t, out_p, followers) for c in t.consumers if c is not node):
+                others = [c for c in t.consumers if c is not node]
+                if all(self._accepts_scale(c, t, out_p, followers, spec.drops_values) for c in others):
                     self.params[id(t)] = out_p
                     claimed.add(id(t))
                     for f in followers:
@@ -356,17 +357,22 @@ class _Quantizer:
         return (any(t is x for x in self.g.inputs) and self.o.input_dtype == FLOAT32 and id(t) not in self.feed_params
                 and not (t.qrange is not None and t.qrange.fake_quant))
 
-    def _accepts_scale(self, node: Node, t: Tensor, p: QuantParams, followers: list[Node]) -> bool:
+    def _accepts_scale(self, node: Node, t: Tensor, p: QuantParams, followers: list[Node],
+                       clamped: bool = False) -> bool:
         """Whether ``node`` can read ``t`` at parameters ``p`` as well as at its own: it takes any input scale, or
         it already wants ``p`` (a same-scale input of a node whose output has ``p``), or it passes the scale
         through (SAME output: pooling, pad, reshape ...) and its outputs' readers can in turn; those pass-through
-        nodes are collected in ``followers``, whose outputs take ``p`` too."""
+        nodes are collected in ``followers``, whose outputs take ``p`` too. When ``p`` is the grid of an op whose
+        output drops some input values (``clamped``: a clamp, a select), only a node that wants ``p`` itself accepts
+        it: any other reader would see ``t`` clipped."""
         spec = self.qnodes.get(id(node))
         if spec is None:
-            return True  # a float reader goes through a DEQUANTIZE, which takes any scale
+            return not clamped  # a float reader goes through a DEQUANTIZE, which takes any scale
         roles = {input_role(spec, i) for i, x in enumerate(node.inputs) if x is t}
         if roles == {In.SAME_AS_OUT} and node.outputs and self.params.get(id(node.outputs[0])) == p:
             return True
+        if clamped:
+            return False
         if spec.output is Out.SAME:
             if self.node_dt[id(node)] != p.dtype:
                 return False
@@ -375,7 +381,7 @@ class _Quantizer:
             if any(self.g.is_output(y) or not _is_float(y) for y in node.outputs):
                 return False
             followers.append(node)
-            return all(self._accepts_scale(c, y, p, followers) for y in node.outputs for c in y.consumers)
+            return all(self._accepts_scale(c, y, p, followers, clamped) for y in node.outputs for c in y.consumers)
         return spec.output is Out.FREE and roles == {In.ACT}
 
     # ---- 3 and 4. rewrite

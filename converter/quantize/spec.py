@@ -66,6 +66,9 @@ class OpQuantSpec:
     uint8_rescales_inputs: bool = False
     # The input whose scale a SAME output shares (split takes the axis first, the data second).
     data_input: int = 0
+    # The output holds only some of an input's values (a clamp, a select), so its range need not cover the input's:
+    # an input is written on the output's grid only when nothing else reads it (quantizer.unify_same_scale_inputs).
+    drops_values: bool = False
     # The kernel adds its activation inputs: on one grid in and out it adds exactly (no rounding of the sum).
     sums_inputs: bool = False
 
@@ -97,8 +100,8 @@ SPECS: dict[str, OpQuantSpec] = {
     # A clamp (minimum/maximum with a constant, tf.clip_by_value) gets its own, clamped, range: its inputs are
     # requantized onto it (saturating, which is the clamp) or written at it by their producer. With the input's
     # range instead, clip(x, -0.5, 2) of x in [-6, 6] spent ~80% of the codes on values it never outputs.
-    "maximum": OpQuantSpec((S, S), int16=True),
-    "minimum": OpQuantSpec((S, S), int16=True),
+    "maximum": OpQuantSpec((S, S), drops_values=True, int16=True),
+    "minimum": OpQuantSpec((S, S), drops_values=True, int16=True),
     "average_pool_2d": OpQuantSpec((A,), Out.SAME, int16=True),
     "max_pool_2d": OpQuantSpec((A,), Out.SAME, int16=True),
     "mean": OpQuantSpec((A, I), int16=True),
@@ -111,8 +114,8 @@ SPECS: dict[str, OpQuantSpec] = {
     "reshape": OpQuantSpec((A, I), Out.SAME, int16=True),
     "expand_dims": OpQuantSpec((A, I), Out.SAME),
     "identity": OpQuantSpec((A,), Out.SAME),
-    "broadcast_to": OpQuantSpec((A, I), Out.SAME),
-    "fill": OpQuantSpec((I, A), Out.SAME, data_input=1),
+    "broadcast_to": OpQuantSpec((A, I), Out.SAME, int16=True),
+    "fill": OpQuantSpec((I, A), Out.SAME, data_input=1, int16=True),
     "squeeze": OpQuantSpec((A,), Out.SAME, int16=True),
     "transpose": OpQuantSpec((A, I), Out.SAME, int16=True),
     "pad": OpQuantSpec((A, I), Out.SAME, int16=True),
@@ -127,7 +130,7 @@ SPECS: dict[str, OpQuantSpec] = {
     "tile": OpQuantSpec((A, I), Out.SAME, int16=True),
     "reverse_v2": OpQuantSpec((A, I), Out.SAME, int16=True),
     # The kernel copies x or y by the bool condition: both at the output's scale (its calibrated range covers both).
-    "select_v2": OpQuantSpec((I, S, S), int16=True),
+    "select_v2": OpQuantSpec((I, S, S), drops_values=True, int16=True),
     "resize_bilinear": OpQuantSpec((A, I), Out.SAME, int16=True),
     "resize_nearest_neighbor": OpQuantSpec((A, I), Out.SAME, int16=True),
     "softmax": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED, int16=True),

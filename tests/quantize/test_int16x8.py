@@ -17,6 +17,7 @@ import pytest
 from converter.config import ConversionConfig, InferenceType
 from converter.pipeline import ConversionResult, convert
 from converter.quantize.spec import SPECS
+from tests.support import oneop
 
 RNG = np.random.default_rng(16)
 # SQNR bounds (dB). int16 rounding alone gives ~90 dB here; a chain of a few roundings and the kernels' own
@@ -67,6 +68,8 @@ PROBES: dict[str, tuple[tuple[int, ...], Callable[[Any, Any], Any], float]] = {
     "select": ((1, 3, 4), lambda tf, x: tf.where(np.array([True, False, False, True]), x, 0.5 * x), PLAIN),
     "rsqrt_exp_gelu": ((1, 10), lambda tf, x: tf.math.rsqrt(x * x + 1.0) + tf.exp(0.5 * x) + tf.nn.gelu(x * 2.0), PLAIN),
     "neg": ((1, 10), lambda tf, x: -x, PLAIN),
+    "broadcast_fill": ((1, 10), lambda tf, x: tf.broadcast_to(x[:, None], [1, 3, 10]) + tf.fill([1, 3, 10], x[0, 0]),
+                       PLAIN),
     # Ops LiteRT has no int16 kernel for: they run float between DEQUANTIZE and QUANTIZE (the rest stays int16).
     "space_to_depth": ((1, 4, 4, 2), lambda tf, x: tf.nn.space_to_depth(x * 2.0, 2), PLAIN),
     "depth_to_space": ((1, 2, 2, 8), lambda tf, x: tf.nn.depth_to_space(x * 2.0, 2), PLAIN),
@@ -82,22 +85,14 @@ def probes(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple
     root = tmp_path_factory.mktemp("int16")
     out = {}
     for name, (shape, build, _) in PROBES.items():
-        g = tf.Graph()
-        with g.as_default():
-            x = tf.compat.v1.placeholder(tf.float32, shape, name="x")
-            tf.identity(build(tf, x), name="out")
-        data = RNG.standard_normal((16, *shape[1:])).astype(np.float32)
-        with tf.compat.v1.Session(graph=g) as s:
-            expected = np.concatenate([s.run("out:0", {"x:0": data[i:i + 1]}) for i in range(len(data))])
-        path = root / f"{name}.pb"
-        path.write_bytes(g.as_graph_def().SerializeToString())
-        np.save(root / f"{name}.npy", data)
-        res = convert(ConversionConfig(input_path=path, output_path=path.with_suffix(".tflite"), input_arrays=("x",),
-                                       output_arrays=("out",), inference_type=InferenceType.INT16X8,
-                                       inference_input_type=InferenceType.FLOAT,
+        data = RNG.standard_normal((16, *shape)).astype(np.float32)
+        op = oneop.build(root, name, [oneop.Spec("float32", shape)], lambda x, b=build: b(tf, x), [data])
+        res = convert(ConversionConfig(input_path=op.path, output_path=op.path.with_suffix(".tflite"),
+                                       input_arrays=op.names, output_arrays=("out",),
+                                       inference_type=InferenceType.INT16X8, inference_input_type=InferenceType.FLOAT,
                                        inference_output_type=InferenceType.FLOAT,
-                                       representative_dataset=path.with_suffix(".npy")))
-        out[name] = (res, data, expected, path)
+                                       representative_dataset=op.path.with_suffix(".npz")))
+        out[name] = (res, data[:, 0], np.concatenate(op.expected), op.path)
     return out
 
 
@@ -169,8 +164,8 @@ def test_int16_io_usage_errors(flags: list[str], message: str, probes: dict[str,
     path = probes["dense"][3]
     out = tmp_path / "m.tflite"
     with pytest.raises(SystemExit) as e:
-        main([f"--input_file={path}", f"--output_file={out}", "--input_arrays=x", "--output_arrays=out",
-              "--inference_type=INT16X8", f"--representative_dataset={path.with_suffix('.npy')}", *flags])
+        main([f"--input_file={path}", f"--output_file={out}", "--input_arrays=in0", "--output_arrays=out",
+              "--inference_type=INT16X8", f"--representative_dataset={path.with_suffix('.npz')}", *flags])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and message in err, err
     assert not out.exists()
@@ -181,8 +176,8 @@ def test_int16_io_needs_int16x8(probes: dict[str, Any], tmp_path: Path, capsys: 
 
     path = probes["dense"][3]
     with pytest.raises(SystemExit) as e:
-        main([f"--input_file={path}", f"--output_file={tmp_path / 'm.tflite'}", "--input_arrays=x",
+        main([f"--input_file={path}", f"--output_file={tmp_path / 'm.tflite'}", "--input_arrays=in0",
               "--output_arrays=out", "--inference_type=INT8", "--inference_output_type=INT16",
-              f"--representative_dataset={path.with_suffix('.npy')}"])
+              f"--representative_dataset={path.with_suffix('.npz')}"])
     assert e.value.code == 2
     assert "--inference_output_type=INT16 needs --inference_type=INT16X8" in capsys.readouterr().err
