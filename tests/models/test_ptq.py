@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.support.keras_models import digits_cnn, digits_data, mobilenet_v2, sample_images
+from tests.support.keras_models import mobilenet_v2, sample_images
+from tests.support.trained import trained
 
 
 @dataclass
@@ -28,12 +29,11 @@ class Case:
 def cases(tmp_path_factory: pytest.TempPathFactory, tf: Any) -> dict[str, Case]:  # noqa: ANN401
     root = tmp_path_factory.mktemp("ptq")
     out: dict[str, Case] = {}
-    x, y = digits_data()
-    model = digits_cnn()
-    model.export(str(root / "digits"), verbose=False)
-    np.save(root / "digits_cal.npy", x[:200])
-    out["digits"] = Case("digits", root / "digits", root / "digits_cal.npy", x[:200], x[1400:],
-                         model.predict(x[1400:], verbose=0), y[1400:])
+    digits = trained("digits")
+    digits.model.export(str(root / "digits"), verbose=False)
+    np.save(root / "digits_cal.npy", digits.calibration(200))
+    out["digits"] = Case("digits", root / "digits", root / "digits_cal.npy", digits.calibration(200), digits.x_held_out,
+                         digits.model.predict(digits.x_held_out, verbose=0), digits.y_held_out)
     mnv2 = mobilenet_v2(96, 0.35)
     mnv2.export(str(root / "mnv2"), verbose=False)
     cal = sample_images(48, 96, seed=1)
