@@ -69,6 +69,11 @@ class Console:
         before, after = report["ops"]["before_passes"], report["ops"]["after_passes"]
         self.table("ops", ["op", "before passes", "after passes"],
                    [[n, str(before.get(n, "")), str(after.get(n, ""))] for n in sorted(set(before) | set(after))])
+        subgraphs = report["ops"]["subgraphs"]
+        if len(subgraphs) > 1:
+            self.table("subgraphs (WHILE cond/body, IF branches)", ["#", "name", "ops"],
+                       [[str(sg["index"]), sg["name"], ", ".join(f"{k} {v}" for k, v in sg["ops"].items())]
+                        for sg in subgraphs])
         fired = [f"{p['name']} x{p['fired']}" for p in report["passes"] if p["fired"]]
         self.line("passes: " + (", ".join(fired) or "none fired"))
         if report["calibration"] is not None:

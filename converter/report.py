@@ -57,7 +57,9 @@ def build_report(result: ConversionResult, output_path: str | None = None) -> di
         "sizes": {"weights_bytes_float": result.weights_bytes[0], "weights_bytes_converted": result.weights_bytes[1],
                   "tflite_bytes": len(result.tflite)},
         "ops": {"tensorflow": result.tf_op_counts, "before_passes": result.ir_ops_before,
-                "after_passes": result.ir_ops_after},
+                "after_passes": result.ir_ops_after,
+                "subgraphs": [{"index": i, "name": sg.name, "ops": sg.op_counts()}
+                              for i, sg in enumerate(g.all_graphs())]},
         "passes": passes,
         "calibration": None if cal is None else {
             "samples": cal.samples, "tensors": cal.tensors, "method": cal.method.value,

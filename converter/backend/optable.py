@@ -126,12 +126,14 @@ def _fill_version(node: Node) -> int:
 @dataclass(frozen=True)
 class OpEntry:
     """How one IR op is written: BuiltinOperator name, options table (also the BuiltinOptions union member),
-    the option fields from the node, and the operator version."""
+    the option fields from the node, and the operator version. ``subgraph_fields`` name the option fields that
+    hold the indices of the node's subgraphs (``ir.subgraphs_of``), in order; the writer numbers the subgraphs."""
 
     builtin: str
     options: str | None = None
     fields: Callable[[Node], dict[str, FieldValue]] = field(default=lambda n: {})
     version: Callable[[Node], int] = field(default=lambda n: 1)
+    subgraph_fields: tuple[str, ...] = ()
 
 
 def _act(n: Node) -> int:
@@ -321,6 +323,8 @@ OPS: dict[str, OpEntry] = {
                               lambda n: {"BlockSize": n.attrs.block_size}, _int8_version(2)),  # type: ignore[union-attr]
     "arg_max": OpEntry("ARG_MAX", "ArgMaxOptions", lambda n: {"OutputType": tensor_type(n.output.dtype)},
                        _int8_version(2)),
+    "while": OpEntry("WHILE", "WhileOptions", subgraph_fields=("CondSubgraphIndex", "BodySubgraphIndex")),
+    "if": OpEntry("IF", "IfOptions", subgraph_fields=("ThenSubgraphIndex", "ElseSubgraphIndex")),
     "quantize": OpEntry("QUANTIZE", "QuantizeOptions", version=_quantize_version),
     "dequantize": OpEntry("DEQUANTIZE", "DequantizeOptions", version=_dequantize_version),
 }

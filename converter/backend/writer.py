@@ -1,8 +1,9 @@
 """IR -> TFLite flatbuffer bytes, through the generated schema code. Never imports TensorFlow.
 
 Layout: buffer 0 is the empty sentinel every non-constant tensor points at; each constant gets its own buffer,
-written from its numpy bytes 16-byte aligned. One subgraph, one SignatureDef named after the model's inputs
-and outputs.
+written from its numpy bytes 16-byte aligned. Subgraph 0 is the main graph, then the subgraphs of its control-flow
+nodes (WHILE cond/body, IF branches) in ``Graph.all_graphs`` order, each with its own tensors; buffers and operator
+codes are shared. One SignatureDef (on subgraph 0) named after the model's inputs and outputs.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from schema.tflite import Tensor as _tensor
 from schema.tflite import TensorMap as _tmap
 
 from ..errors import ConversionError, UnsupportedOp, UnsupportedOpsError
-from ..ir import Graph, Node, Tensor
+from ..ir import Graph, Node, Tensor, subgraphs_of
 from .optable import OPS, FieldValue, tensor_type
 
 # FlatBuffers offsets are 32-bit: a file must stay below 2 GiB.
@@ -37,16 +38,17 @@ _DESCRIPTION = "qconvert"
 
 
 def check_supported(graph: Graph) -> None:
-    """Every IR op must have a TFLite builtin, every tensor a TFLite type; report all that don't at once."""
+    """Every IR op, in every subgraph, must have a TFLite builtin, every tensor a TFLite type; report all that don't
+    at once."""
     missing: dict[str, list[str]] = {}
-    for node in graph.nodes:
+    for node in (n for g in graph.all_graphs() for n in g.nodes):
         if node.op not in OPS:
             missing.setdefault(node.tf_op or node.op, []).append(node.name)
     if missing:
         raise UnsupportedOpsError([UnsupportedOp(op, tuple(names)) for op, names in missing.items()],
                                   context=" (no TFLite builtin for them)")
     untyped: dict[str, list[str]] = {}
-    for t in graph.tensors():
+    for t in (t for g in graph.all_graphs() for t in g.tensors()):
         try:
             tensor_type(t.dtype)
         except ValueError:
@@ -68,8 +70,9 @@ def _string_buffer(arr: np.ndarray) -> bytes:
 
 
 def constant_bytes(graph: Graph) -> int:
-    """Bytes of constant data the model will carry (for the 2 GiB check before any work is done)."""
-    return sum(t.data.nbytes for t in graph.tensors() if t.data is not None)
+    """Bytes of constant data the model will carry, subgraphs included (for the 2 GiB check before any work is
+    done)."""
+    return sum(t.data.nbytes for g in graph.all_graphs() for t in g.tensors() if t.data is not None)
 
 
 def _options_module(table: str) -> ModuleType:
@@ -126,8 +129,12 @@ def _float_vector(b: flatbuffers.Builder, values: Sequence[float]) -> int:
 class _Writer:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.b = flatbuffers.Builder(1024 + constant_bytes(graph) + 64 * sum(1 for _ in graph.tensors()))
-        self.tensors: list[Tensor] = []
+        self.graphs = graph.all_graphs()
+        self.subgraph_index = {id(g): i for i, g in enumerate(self.graphs)}
+        tensor_count = sum(1 for g in self.graphs for _ in g.tensors())
+        self.b = flatbuffers.Builder(1024 + constant_bytes(graph) + 64 * tensor_count)
+        # Per subgraph, its tensors in index order; a tensor belongs to one subgraph, so one map of indices.
+        self.tensors: list[list[Tensor]] = []
         self.index: dict[int, int] = {}
         self.opcodes: dict[tuple[int, int], int] = {}
 
@@ -137,15 +144,16 @@ class _Writer:
         return self.index[id(t)]
 
     def write(self) -> bytes:
-        g, b = self.graph, self.b
-        for t in g.tensors():
-            self.index[id(t)] = len(self.tensors)
-            self.tensors.append(t)
+        b = self.b
+        for g in self.graphs:
+            tensors = list(g.tensors())
+            self.index.update((id(t), i) for i, t in enumerate(tensors))
+            self.tensors.append(tensors)
         # Buffers: 0 = empty sentinel, then one per constant in tensor order. Data is written first so that the
         # big byte blocks sit together at the end of the file.
         buffer_of: dict[int, int] = {}
         data_offsets: list[int | None] = [None]
-        for t in self.tensors:
+        for t in (t for tensors in self.tensors for t in tensors):
             if t.data is not None:
                 buffer_of[id(t)] = len(data_offsets)
                 raw = _string_buffer(t.data) if t.data.dtype.kind in "OS" else np.ascontiguousarray(t.data)
@@ -157,16 +165,17 @@ class _Writer:
                 _buffer.AddData(b, off)
             buffers.append(_buffer.End(b))
 
-        tensor_offsets = [self._tensor(t, buffer_of.get(id(t), 0)) for t in self.tensors]
-        op_offsets = [self._operator(n) for n in g.nodes]
-
-        subgraph = self._subgraph(tensor_offsets, op_offsets)
+        subgraphs = []
+        for g, tensors in zip(self.graphs, self.tensors, strict=True):
+            tensor_offsets = [self._tensor(t, buffer_of.get(id(t), 0)) for t in tensors]
+            op_offsets = [self._operator(n) for n in g.nodes]
+            subgraphs.append(self._subgraph(g, tensor_offsets, op_offsets))
         opcode_offsets = self._opcodes()
         signature = self._signature()
         description = b.CreateString(_DESCRIPTION)
 
         opcodes_vec = _offset_vector(b, opcode_offsets)
-        subgraphs_vec = _offset_vector(b, [subgraph])
+        subgraphs_vec = _offset_vector(b, subgraphs)
         buffers_vec = _offset_vector(b, buffers)
         sig_vec = _offset_vector(b, [signature])
 
@@ -214,7 +223,10 @@ class _Writer:
         entry = OPS[node.op]
         builtin = getattr(_bo.BuiltinOperator, entry.builtin)
         opcode = self._opcode_index(builtin, entry.version(node))
-        options = _build_options(b, entry.options, entry.fields(node)) if entry.options else None
+        fields = entry.fields(node)
+        fields.update(zip(entry.subgraph_fields, (self.subgraph_index[id(g)] for g in subgraphs_of(node)),
+                          strict=True))
+        options = _build_options(b, entry.options, fields) if entry.options else None
         inputs = _int_vector(b, [self.tensor_index(t) for t in node.inputs])
         outputs = _int_vector(b, [self.tensor_index(t) for t in node.outputs])
         _operator.Start(b)
@@ -226,8 +238,8 @@ class _Writer:
             _operator.AddBuiltinOptions(b, options)
         return _operator.End(b)
 
-    def _subgraph(self, tensors: list[int], ops: list[int]) -> int:
-        b, g = self.b, self.graph
+    def _subgraph(self, g: Graph, tensors: list[int], ops: list[int]) -> int:
+        b = self.b
         tvec = _offset_vector(b, tensors)
         ovec = _offset_vector(b, ops)
         ins = _int_vector(b, [self.tensor_index(t) for t in g.inputs])

@@ -82,6 +82,7 @@ class ImportContext:
         output_info: Sequence[TensorInfo],
         bind: Callable[[str, Tensor], None],
         is_weight_input: Callable[[int], bool],
+        library: Any = None,  # noqa: ANN401 - the GraphDef's FunctionDefLibrary (for control-flow subgraphs)
     ) -> None:
         self.graph = graph
         self.node_def = node_def
@@ -92,6 +93,7 @@ class ImportContext:
         self._bind = bind
         self._is_weight = is_weight_input
         self._outputs: dict[int, Tensor] = {}
+        self.library = library
 
     # ---- reading the node
     @property

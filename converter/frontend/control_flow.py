@@ -1,6 +1,8 @@
-"""Functional control flow -> straight-line GraphDef: ``While`` loops with a static trip count are unrolled, ``If``
-nodes with a static predicate are replaced by the branch taken, and the ``TensorList`` ops the loops used become
-plain tensor ops (``tensor_lists``). The importer then sees a feed-forward graph.
+"""Functional control flow -> straight-line GraphDef where the trip count or predicate is static: ``While`` loops
+with a static trip count are unrolled, ``If`` nodes with a static predicate are replaced by the branch taken, and
+the ``TensorList`` ops the loops used become plain tensor ops (``tensor_lists``). Loops whose trip count depends on
+the data (or that run more than ``MAX_ITERATIONS`` times) and ``If`` nodes whose predicate depends on the data stay
+functional: the importer turns them into WHILE / IF operators with subgraphs (``subgraphs``).
 
 A Keras RNN with ``unroll=False`` (frozen with ``lower_control_flow=False``) is the motivating case::
 
@@ -13,9 +15,10 @@ A Keras RNN with ``unroll=False`` (frozen with ``lower_control_flow=False``) is 
 
 The trip count is found by running the loop on its *counters* only: the integer loop variables whose initial value
 is static (``static_values``) and whose update reads nothing but counters and constants. The condition must read
-counters only; otherwise the number of iterations depends on the data or on a dimension that is not fixed, and the
-unroller raises a typed error saying so. Each iteration is then one copy of the body (``functions.instantiate``),
-with the counters bound to constants, so the indices the body computes from them are constants too.
+counters only; otherwise the number of iterations depends on the data (the loop stays a While, unless it carries
+TensorLists, which TFLite has no builtins for: then a typed error says so) or on a dimension that is not fixed (a
+typed error names --input_shapes). Each iteration is then one copy of the body (``functions.instantiate``), with the
+counters bound to constants, so the indices the body computes from them are constants too.
 """
 
 from __future__ import annotations
@@ -67,29 +70,31 @@ def unroll_while_loops(graph_def: GraphDef, input_shapes: Mapping[str, Sequence[
     ``graph_def.library``: freeze with ``lower_control_flow=False``); function calls may be inlined or not. A loop's
     trip count must follow from constants and static shapes: ``input_shapes`` (placeholder name -> shape) fixes
     placeholders whose declared shape has unknown dims, and is written into them. An ``If`` whose predicate is not
-    static is left in place (the importer's unsupported-ops error names it).
+    static, and a loop whose trip count depends on the data or exceeds ``max_iterations``, are left in place (the
+    importer makes them IF / WHILE operators).
 
     Raises ``ShapeError`` when a trip count depends on an unknown input dimension (fix it with --input_shapes) and
-    ``ConversionError`` when it depends on the data or exceeds ``max_iterations``."""
+    ``ConversionError`` when a loop that cannot be unrolled carries TensorLists."""
     if not any(n.op in WHILE_OPS | IF_OPS or is_list_op(n.op) for n in graph_def.node):
         return graph_def
     gd = copy.deepcopy(graph_def)
     _fix_placeholder_shapes(gd, input_shapes or {})
     sinks = _sinks(gd)
-    kept_ifs: set[str] = set()
+    kept: set[str] = set()
     while True:
         with StaticValues(gd) as sv:
             by_name = {n.name: n for n in gd.node}
             node = next((by_name[n] for n in sv.topological()
-                         if by_name[n].op in WHILE_OPS | IF_OPS and n not in kept_ifs), None)
+                         if by_name[n].op in WHILE_OPS | IF_OPS and n not in kept), None)
             if node is None:
                 break
             library = {f.signature.name: f for f in gd.library.function}
             if node.op in IF_OPS:
-                if not _inline_if(gd, node, sv, library):
-                    kept_ifs.add(node.name)
+                done = _inline_if(gd, node, sv, library)
             else:
-                _unroll(gd, _loop(node, library), sv, library, max_iterations)
+                done = _unroll(gd, _loop(node, library), sv, library, max_iterations)
+            if not done:
+                kept.add(node.name)
     _prune(gd, sinks)  # before resolving: a TensorList only dead code reads need not be static
     resolve_tensor_lists(gd)
     _prune(gd, sinks)
@@ -107,9 +112,13 @@ def _loop(node: NodeDef, library: Mapping[str, FunctionDef]) -> _Loop:
 
 
 def _unroll(gd: GraphDef, loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
-            max_iterations: int) -> None:
-    """Replace ``loop.node`` by one body copy per iteration, counters bound to constants."""
-    steps, final = _trip(loop, sv, library, max_iterations)
+            max_iterations: int) -> bool:
+    """Replace ``loop.node`` by one body copy per iteration, counters bound to constants; False (graph unchanged)
+    when the loop stays a While."""
+    trip = _trip(loop, sv, library, max_iterations)
+    if trip is None:
+        return False
+    steps, final = trip
     prefix = unique_name([n.name for n in gd.node], loop.node.name + "/unrolled")
     new_nodes: list[NodeDef] = []
     current = list(loop.init)
@@ -124,11 +133,13 @@ def _unroll(gd: GraphDef, loop: _Loop, sv: StaticValues, library: Mapping[str, F
         new_nodes.append(const_node(f"{prefix}/exit/loop_var_{i}", value))
         current[i] = new_nodes[-1].name
     _replace(gd, loop.node, new_nodes, current)
+    return True
 
 
 def _trip(loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
-          max_iterations: int) -> tuple[list[dict[int, np.ndarray]], dict[int, np.ndarray]]:
-    """The counters' values at the start of each iteration, and after the last one."""
+          max_iterations: int) -> tuple[list[dict[int, np.ndarray]], dict[int, np.ndarray]] | None:
+    """The counters' values at the start of each iteration, and after the last one; None when the loop stays a
+    While (its trip count depends on the data, or is over ``max_iterations``)."""
     tf = tensorflow()
     name = loop.node.name
     scratch, args, cond_out, body_outs = _scratch(loop, sv, library)
@@ -144,6 +155,7 @@ def _trip(loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
             counters = kept
         if not body.is_static(cond_out):
             _refuse(loop, sv, [args.index(p) for p in body.blockers(cond_out).values])
+            return None
         values = dict(zip(counters, sv.evaluate([loop.init[i] for i in counters]), strict=True))
         steps: list[dict[int, np.ndarray]] = []
         while True:
@@ -151,8 +163,12 @@ def _trip(loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
             if not truth(body.evaluate([cond_out], feeds)[0]):
                 return steps, values
             if len(steps) == max_iterations:
-                raise ConversionError(f"while loop {name!r} runs more than {max_iterations} iterations; it is "
-                                      "too long to unroll: shorten the sequence (--input_shapes)")
+                if _carries_lists(loop):
+                    raise ConversionError(
+                        f"while loop {name!r} runs more than {max_iterations} iterations, too many to unroll, and "
+                        "carries TensorLists, which TFLite has no operators for: shorten the sequence "
+                        "(--input_shapes)")
+                return None
             steps.append(values)
             values = dict(zip(counters, body.evaluate([body_outs[i] for i in counters], feeds), strict=True))
 
@@ -178,9 +194,15 @@ def _scratch(loop: _Loop, sv: StaticValues,
     return gd, args, cond_outs[0], body_outs
 
 
+def _carries_lists(loop: _Loop) -> bool:
+    """Whether a loop variable is a TensorList (a variant): such a loop can only be converted unrolled."""
+    return any(tensorflow().as_dtype(dt) == tensorflow().variant for dt in loop.dtypes)
+
+
 def _refuse(loop: _Loop, sv: StaticValues, read: list[int]) -> None:
     """Raise the error saying why the loop's trip count is not static (the condition reads loop variables ``read``
-    that are not counters)."""
+    that are not counters), unless the loop can stay a While (it depends on data only, and carries no
+    TensorLists)."""
     name = loop.node.name
     for i in read:
         why = sv.blockers(loop.init[i])
@@ -192,10 +214,13 @@ def _refuse(loop: _Loop, sv: StaticValues, read: list[int]) -> None:
                 f"while loop {name!r}: the number of iterations depends on input dims that are not fixed ({ins}); "
                 f"fix the {'time' if time_unknown else 'batch'} dimension with --input_shapes (e.g. "
                 f"--input_shapes={_example(shape)}{' for 16 steps' if time_unknown else ''})")
+    if not _carries_lists(loop):
+        return
     reads = ", ".join(repr(loop.init[i]) for i in read) or "no constant"
     raise ConversionError(
         f"while loop {name!r} runs a data-dependent number of iterations (its condition reads {reads}, computed "
-        "from the input data); only loops with a static trip count can be converted")
+        "from the input data) and carries TensorLists, which TFLite has no operators for; only such loops with a "
+        "static trip count can be converted (unrolled)")
 
 
 def _inline_if(gd: GraphDef, node: NodeDef, sv: StaticValues, library: Mapping[str, FunctionDef]) -> bool:

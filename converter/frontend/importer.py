@@ -129,7 +129,7 @@ def import_graph_def(
         def is_weight(i: int, _inputs: list[str] = data_inputs) -> bool:
             return _node_of(_inputs[i]) in weight
 
-        ctx = ImportContext(graph, nd, in_tensors, out_info, env.__setitem__, is_weight)
+        ctx = ImportContext(graph, nd, in_tensors, out_info, env.__setitem__, is_weight, graph_def.library)
         HANDLERS[nd.op](ctx)
     # Graph inputs in the order the user named them.
     graph.set_outputs([_resolve_output(env, k) for k in out_keys])
@@ -226,6 +226,7 @@ def _fixed_inputs(
         ph.op = "Placeholder"
         ph.attr["dtype"].type = dtype_enum
         ph.attr["shape"].shape.CopyFrom(tf.TensorShape(final).as_proto())
+        ph.attr["shape"].shape.SetInParent()  # a scalar's shape is an empty message: mark the attr set anyway
         fixed[name] = ph
     return fixed
 

@@ -13,6 +13,33 @@ from ..tf_runtime import tensorflow
 from .registry import reference_for
 
 
+def run_nodes(graph: Graph, env: dict[int, Any]) -> dict[int, Any]:  # noqa: ANN401
+    """Run ``graph``'s nodes with TensorFlow given ``env`` (tensor id -> value) holding its inputs (and any
+    constants already made); constants missing from it are created on first use. Returns ``env`` with every
+    tensor's value."""
+    tf = tensorflow()
+
+    def value(t: Tensor) -> Any:  # noqa: ANN401
+        if id(t) not in env:
+            env[id(t)] = tf.constant(t.data)
+        return env[id(t)]
+
+    for node in graph.nodes:
+        outs = reference_for(node)(node, *[None if t is None else value(t) for t in node.inputs])
+        for t, v in zip(node.outputs, outs, strict=True):
+            env[id(t)] = v
+    for t in graph.outputs:
+        value(t)
+    return env
+
+
+def run_graph(graph: Graph, inputs: Sequence[Any]) -> list[Any]:  # noqa: ANN401
+    """The values of ``graph``'s outputs for ``inputs`` (one per graph input): how a control-flow node's reference
+    runs its subgraphs."""
+    env = run_nodes(graph, {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)})
+    return [env[id(t)] for t in graph.outputs]
+
+
 def evaluate_node(node: Node, values: Sequence[Any]) -> list[Any]:  # noqa: ANN401
     """Run one node eagerly on the given input values (numpy or TF); returns numpy arrays."""
     tf = tensorflow()
@@ -53,11 +80,7 @@ class ReferenceExecutor:
         def run(*inputs: Any) -> list[Any]:  # noqa: ANN401
             env: dict[int, Any] = {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)}
             env.update(consts)
-            for node in graph.nodes:
-                args = [None if t is None else env[id(t)] for t in node.inputs]
-                outs = reference_for(node)(node, *args)
-                for t, v in zip(node.outputs, outs, strict=True):
-                    env[id(t)] = v
+            run_nodes(graph, env)
             values = [env[id(t)] for t in fetch]
             if summarize is None:
                 return values
@@ -91,9 +114,10 @@ class ReferenceExecutor:
                 np.stack([s[k] for s in per_sample]) for k in range(len(per_sample[0]))]
 
 
-# Ops that bake the batch size of 1 into a constant and so cannot run a larger batch as one.
+# Ops that bake the batch size of 1 into a constant and so cannot run a larger batch as one; control flow, whose
+# trip count or branch a batch would decide as a whole instead of per sample.
 _BATCH_FIXED = frozenset({"tile", "slice", "strided_slice", "split_v", "pack", "unpack", "batch_matmul", "fill",
-                          "broadcast_to", "expand_dims"})
+                          "broadcast_to", "expand_dims", "while", "if"})
 
 
 def _keeps_batch(node: Node) -> bool:

@@ -21,7 +21,8 @@ REFERENCES: dict[str, ReferenceFn] = {}
 # TF ops whose outputs have their inputs' broadcast shape (used when TensorFlow cannot tell an output's rank).
 ELEMENTWISE: set[str] = set()
 
-_HANDLER_MODULES = ("control", "nn", "math", "array", "shapes", "fake_quant", "einsum", "space_batch")
+_HANDLER_MODULES = ("control", "functional", "nn", "math", "array", "shapes", "fake_quant", "einsum",
+                    "space_batch")
 
 
 def tf_op(*op_types: str, elementwise: bool = False) -> Callable[[HandlerFn], HandlerFn]:

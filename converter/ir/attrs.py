@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .graph import Graph
 
 
 class Padding(enum.Enum):
@@ -183,9 +187,51 @@ class CastAttrs:
     to: str
 
 
+@dataclass(frozen=True, eq=False)
+class WhileAttrs:
+    """A loop over the node's inputs (the loop variables): while cond(v): v = body(v); the outputs are the final v.
+    ``cond`` takes the variables and returns one bool scalar; ``body`` takes and returns the variables, in the
+    node's input order, with the same dtypes and shapes. Compared by identity (the subgraphs are not values)."""
+
+    cond: Graph
+    body: Graph
+
+    @property
+    def subgraphs(self) -> tuple[Graph, ...]:
+        return (self.cond, self.body)
+
+    def arity_error(self, n_inputs: int, n_outputs: int) -> str | None:
+        """Why the subgraphs cannot serve a node with this many inputs and outputs, or None."""
+        if not n_inputs == n_outputs == len(self.cond.inputs) == len(self.body.inputs) == len(self.body.outputs):
+            return (f"{n_inputs} inputs, {n_outputs} outputs, cond takes {len(self.cond.inputs)}, body takes "
+                    f"{len(self.body.inputs)} and returns {len(self.body.outputs)}")
+        if len(self.cond.outputs) != 1:
+            return f"cond returns {len(self.cond.outputs)} values instead of one"
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class IfAttrs:
+    """Input 0 (a bool scalar) picks the branch; the branch takes the other inputs and returns the outputs."""
+
+    then_branch: Graph
+    else_branch: Graph
+
+    @property
+    def subgraphs(self) -> tuple[Graph, ...]:
+        return (self.then_branch, self.else_branch)
+
+    def arity_error(self, n_inputs: int, n_outputs: int) -> str | None:
+        for g in self.subgraphs:
+            if len(g.inputs) != n_inputs - 1 or len(g.outputs) != n_outputs:
+                return (f"{n_inputs} inputs (with the predicate) and {n_outputs} outputs, branch {g.name!r} takes "
+                        f"{len(g.inputs)} and returns {len(g.outputs)}")
+        return None
+
+
 Attrs = (
     NoAttrs | FusedActivationAttrs | Conv2DAttrs | DepthwiseConv2DAttrs | TransposeConvAttrs
     | FullyConnectedAttrs | Pool2DAttrs | AxisAttrs | ReduceAttrs | SoftmaxAttrs | ReshapeAttrs | SqueezeAttrs
     | StridedSliceAttrs | ResizeAttrs | LeakyReluAttrs | GeluAttrs | BatchMatMulAttrs | SplitAttrs
-    | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs
+    | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs | WhileAttrs | IfAttrs
 )

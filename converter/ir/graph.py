@@ -16,6 +16,11 @@ class GraphError(Exception):
     """An edit would break the graph's invariants (a bug in a pass, not a user error)."""
 
 
+def subgraphs_of(node: Node) -> tuple[Graph, ...]:
+    """The graphs a control-flow node runs (a while's cond and body, an if's branches); () for other nodes."""
+    return getattr(node.attrs, "subgraphs", ())
+
+
 @dataclass(frozen=True)
 class Signature:
     """The names a runtime user calls the model's inputs and outputs by (TFLite SignatureDef)."""
@@ -70,6 +75,21 @@ class Graph:
     def is_output(self, t: Tensor) -> bool:
         return any(o is t for o in self._outputs)
 
+    def all_graphs(self) -> list[Graph]:
+        """This graph and every graph its control-flow nodes run, nested ones too: depth first, each once, this
+        graph first (the order subgraphs are numbered in a .tflite)."""
+        out: list[Graph] = []
+        seen: set[int] = set()
+        stack: list[Graph] = [self]
+        while stack:
+            g = stack.pop()
+            if id(g) in seen:
+                continue
+            seen.add(id(g))
+            out.append(g)
+            stack.extend(reversed([s for n in g._nodes for s in subgraphs_of(n)]))
+        return out
+
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for n in self._nodes:
@@ -96,6 +116,17 @@ class Graph:
 
     def add_input(self, t: Tensor) -> None:
         self._inputs.append(t)
+
+    def set_graph_inputs(self, inputs: Sequence[Tensor]) -> None:
+        """Make ``inputs`` the graph's inputs, in this order: current inputs, and new tensors that nothing produces
+        (a subgraph argument its body never reads). Every current input must stay one."""
+        if any(t.producer is not None or t.is_const for t in inputs):
+            raise GraphError("a graph input must be a tensor that no node produces and that is not a constant")
+        missing = [t.name for t in self._inputs if not any(t is x for x in inputs)]
+        if missing:
+            raise GraphError(f"set_graph_inputs would drop input(s) {', '.join(missing)}")
+        self._inputs = list(inputs)
+        self._names.update(t.name for t in inputs)
 
     def replace_input(self, old: Tensor, new: Tensor) -> None:
         """Make ``new`` (a fresh tensor) the graph input in ``old``'s place; ``old`` must get a producer next."""
@@ -336,6 +367,15 @@ class Graph:
         for t in self._outputs:
             if t.producer is None and not t.is_const and not any(t is x for x in self._inputs):
                 raise GraphError(f"graph output {t.name} is produced by nothing")
+        for n in self._nodes:
+            subgraphs = subgraphs_of(n)
+            if not subgraphs:
+                continue
+            why = n.attrs.arity_error(len(n._inputs), len(n._outputs))  # type: ignore[union-attr]
+            if why is not None:
+                raise GraphError(f"node {n.name} ({n.op}) does not fit its subgraphs: {why}")
+            for g in subgraphs:
+                g.validate()
 
     def consumers_of(self, nodes: Iterable[Node]) -> list[Node]:
         out: list[Node] = []

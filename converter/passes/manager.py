@@ -69,18 +69,23 @@ class PassManager:
         self.max_rounds = max_rounds
 
     def run(self, graph: Graph) -> PassStats:
+        """Run the phases on ``graph`` and on every subgraph of its control-flow nodes (each on its own: a pass
+        never moves nodes between graphs)."""
         stats = PassStats()
         for _, passes in self.phases:
             for _ in range(self.max_rounds):
                 changed = 0
                 for p in passes:
                     t0 = time.perf_counter()
-                    n = p.run(graph)
+                    n = 0
+                    for g in graph.all_graphs():
+                        fired = p.run(g)
+                        if fired:
+                            g.toposort()
+                        n += fired
                     stats.seconds[p.name] = stats.seconds.get(p.name, 0.0) + time.perf_counter() - t0
                     stats.fired[p.name] = stats.fired.get(p.name, 0) + n
                     changed += n
-                    if n:
-                        graph.toposort()
                 if not changed:
                     break
         graph.validate()

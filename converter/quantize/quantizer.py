@@ -33,7 +33,7 @@ from .params import (
 )
 from .precision import LayerPrecision, Precision, PrecisionPlan
 from .qmath import INT8, INT16, UINT8, dequantize_array
-from .spec import In, OpQuantSpec, Out, has_kernel, input_role, spec_for
+from .spec import FLOAT_REASONS, In, OpQuantSpec, Out, has_kernel, input_role, spec_for
 
 FLOAT32 = np.dtype(np.float32)
 
@@ -115,7 +115,7 @@ class _Quantizer:
             if asked.precision is Precision.FLOAT:
                 reason = asked.reason or "kept float"
             elif spec is None:
-                reason = f"no integer kernel for {node.op}"
+                reason = FLOAT_REASONS.get(node.op, f"no integer kernel for {node.op}")
             elif not has_kernel(spec, dt):
                 reason = f"no {dt.name} kernel for {node.op} in LiteRT"
             else:

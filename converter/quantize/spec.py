@@ -154,6 +154,16 @@ SPECS: dict[str, OpQuantSpec] = {
 }
 
 
+# Ops with no integer rule on purpose, and the reason reported with the float islands. Control flow keeps its
+# subgraphs float: a quantized condition can change a loop's trip count or the branch taken (TensorFlow's converter
+# quantizes inside the subgraphs and loses most of the signal on such loops), and the WHILE / IF operators only
+# move tensors, so their operands are dequantized at the boundary.
+FLOAT_REASONS: dict[str, str] = {
+    "while": "control flow: the loop's subgraphs run in float, so its trip count follows the float model",
+    "if": "control flow: the branches run in float, so the branch taken follows the float model",
+}
+
+
 def spec_for(op: str) -> OpQuantSpec | None:
     """The rule for ``op``, or None when it has no integer kernel (it stays float)."""
     return SPECS.get(op)

@@ -378,3 +378,55 @@ def test_validate_catches_broken_graph(how: str) -> None:
     breaker(k)
     with pytest.raises(GraphError, match=message):
         k.g.validate()
+
+
+def _loop_graphs(body_outputs: int = 1) -> tuple[Graph, Graph, Graph, Node]:
+    """main: x -> while(x) -> y; cond: v -> less(v, 10) -> c; body: v -> add(v, 1) -> w (and v again if asked)."""
+    from converter.ir.attrs import WhileAttrs
+
+    cond, body, main = Graph("cond"), Graph("body"), Graph()
+    v = cond.tensor("v", np.float32, ())
+    cond.add_input(v)
+    c = cond.tensor("c", np.bool_, ())
+    cond.add_node("less", [v, cond.const("ten", np.array(10.0, np.float32))], [c])
+    cond.set_outputs([c])
+    u = body.tensor("u", np.float32, ())
+    body.add_input(u)
+    w = body.tensor("w", np.float32, ())
+    body.add_node("add", [u, body.const("one", np.array(1.0, np.float32))], [w])
+    body.set_outputs([w, u][:body_outputs])
+    x, y = main.tensor("x", np.float32, ()), main.tensor("y", np.float32, ())
+    main.add_input(x)
+    node = main.add_node("while", [x], [y], WhileAttrs(cond, body))
+    main.set_outputs([y])
+    return main, cond, body, node
+
+
+def test_all_graphs_lists_subgraphs_depth_first_and_validate_recurses() -> None:
+    main, cond, body, node = _loop_graphs()
+    assert same(main.all_graphs(), [main, cond, body])
+    main.validate()
+    # A subgraph's own bookkeeping is checked too: a body node reading a tensor nothing produces.
+    stray = body.tensor("stray", np.float32, ())
+    body.add_node("add", [stray, stray], [body.tensor("z", np.float32, ())])
+    with pytest.raises(GraphError, match="stray, which nothing produces"):
+        main.validate()
+
+
+def test_validate_refuses_a_loop_whose_body_returns_another_number_of_variables() -> None:
+    main, _, _, _ = _loop_graphs(body_outputs=2)
+    with pytest.raises(GraphError, match=r"does not fit its subgraphs: 1 inputs, 1 outputs, cond takes 1, body takes "
+                                         r"1 and returns 2"):
+        main.validate()
+
+
+def test_set_graph_inputs_orders_inputs_and_adds_unread_ones() -> None:
+    g = Graph()
+    a, b = g.tensor("a", np.float32, (1,)), g.tensor("b", np.float32, (1,))
+    g.add_input(b)
+    g.add_input(a)
+    unread = g.tensor("unread", np.float32, (1,))
+    g.set_graph_inputs([a, unread, b])
+    assert same(g.inputs, [a, unread, b])
+    with pytest.raises(GraphError, match="would drop input"):
+        g.set_graph_inputs([a])

@@ -102,3 +102,24 @@ def test_qat_conv_net(tf: Any, const: Any, load: Any, rng: Any) -> None:  # noqa
     after = ReferenceExecutor(g)(case.feeds)[0]
     np.testing.assert_array_equal(tf.quantization.fake_quant_with_min_max_vars(after, 0.0, 6.0).numpy(), before[0])
     np.testing.assert_allclose(before[0], case.tf_out[0], rtol=1e-5, atol=1e-6)
+
+
+def test_passes_run_inside_loop_bodies(tf: Any, load: Any) -> None:  # noqa: ANN401
+    """A loop whose trip count depends on the data stays a WHILE; the phases rewrite its body as they rewrite the
+    main graph (the identity goes, the ReLU fuses into the add), and the result still computes TensorFlow's."""
+
+    def build(x: Any) -> None:  # noqa: ANN401
+        def body(v: Any) -> list[Any]:  # noqa: ANN401
+            return [tf.nn.relu(tf.identity(v) * 1.5 + 0.25)]
+
+        tf.identity(tf.while_loop(lambda v: tf.reduce_sum(v) < 40.0, body, [x])[0] * 2.0, name="out")
+
+    case = load(build, inputs={"x": (1, 4)}, prep=False, batch=1)
+    before = case.ref()
+    stats = PassManager().run(case.graph)
+    (loop,) = case.ops("while")
+    body = loop.attrs.body  # the add with a fused ReLU and the multiply; the other add counts iterations
+    assert sorted(n.op for n in body.nodes) == ["add", "add", "mul"]
+    assert sorted(n.attrs.activation.value for n in body.nodes if n.op == "add") == ["NONE", "RELU"]
+    assert stats.fired["fuse_activation"] == 1 and stats.fired["remove_identity"] >= 2
+    case.check(before)
