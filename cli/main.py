@@ -78,6 +78,9 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
 @click.option("--per_tensor", is_flag=True, help="INT8: per-tensor weights instead of per-channel.")
 @click.option("--no_float_fallback", is_flag=True, help="Fail if some op cannot run as an integer kernel.")
 @click.option("--float_layers", help="Keep these nodes float: names or regular expressions, comma-separated.")
+@click.option("--int16_layers",
+              help="Compute these nodes in int16x8 (int16 activations, int8 weights) inside an INT8 or uint8 model: "
+                   "names or regular expressions, comma-separated (as --float_layers).")
 @click.option("--post_training_quantize", is_flag=True,
               help="Dynamic range: int8 weights, float activations (hybrid kernels). With --inference_type=FLOAT.")
 @click.option("--quantize_to_float16", is_flag=True, help="float16 weights. With --inference_type=FLOAT.")
@@ -137,6 +140,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         post_training_quantize=bool(kw.get("post_training_quantize")),
         quantize_to_float16=bool(kw.get("quantize_to_float16")),
         float_layers=parsing.name_list(kw.get("float_layers")),  # type: ignore[arg-type]
+        int16_layers=parsing.name_list(kw.get("int16_layers")),  # type: ignore[arg-type]
         debug_layers=bool(kw.get("debug_layers")),
         debug_samples=int(kw.get("debug_samples") or 8),  # type: ignore[call-overload]
         dump_graphviz_dir=kw.get("dump_graphviz_dir"),  # type: ignore[arg-type]
@@ -162,6 +166,9 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         raise UsageError("--inference_input_type/--inference_output_type can only be quantized when "
                          "--inference_type is QUANTIZED_UINT8, INT8 or INT16X8")
     _check_io_types(config)
+    if config.int16_layers and config.inference_type not in (InferenceType.INT8, InferenceType.QUANTIZED_UINT8):
+        raise UsageError(f"--int16_layers raises layers of an 8-bit model to int16x8; it needs --inference_type=INT8 "
+                         f"or QUANTIZED_UINT8 (with --inference_type={config.inference_type.value} it means nothing)")
     return config
 
 

@@ -72,6 +72,8 @@ class ConversionConfig:
     post_training_quantize: bool = False
     quantize_to_float16: bool = False
     float_layers: tuple[str, ...] = ()
+    # Layers computed in int16x8 (int16 activations, int8 weights) inside an 8-bit model: names or regexes.
+    int16_layers: tuple[str, ...] = ()
     # Per-layer error report (needs a representative dataset): float vs quantized on this many samples.
     debug_layers: bool = False
     debug_samples: int = 8

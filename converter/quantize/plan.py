@@ -32,10 +32,19 @@ def has_per_channel_fake_quant(graph: Graph) -> bool:
 
 
 def precision_plan(config: ConversionConfig, graph: Graph, default: Precision) -> PrecisionPlan:
-    """The mode's ``default`` precision for every op, changed per layer by --float_layers."""
+    """The mode's ``default`` precision for every op, changed per layer by --int16_layers and --float_layers (a
+    layer named by both is an error)."""
     base = PrecisionPlan.uniform(default, reason=f"--inference_type={config.inference_type.value}")
-    return base.with_layers({n.name: LayerPrecision(Precision.FLOAT, reason="kept float by --float_layers")
-                             for n in matching_nodes(graph, config.float_layers)})
+    floats = matching_nodes(graph, config.float_layers)
+    int16 = matching_nodes(graph, config.int16_layers)
+    both = [n.name for n in floats if n in int16]
+    if both:
+        raise UsageError(f"{len(both)} layer(s) named by both --float_layers and --int16_layers: "
+                         f"{', '.join(both[:5])}{' ...' if len(both) > 5 else ''}; give each layer one precision")
+    return base.with_layers({
+        **{n.name: LayerPrecision(Precision.INT16X8, reason="--int16_layers") for n in int16},
+        **{n.name: LayerPrecision(Precision.FLOAT, reason="kept float by --float_layers") for n in floats},
+    })
 
 
 def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[str]]:
@@ -72,6 +81,7 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
     opts = QuantizeOptions(
         plan=precision_plan(config, graph, precision_of_dtype(inside)),
         weights_per_channel=per_channel,
+        int16_weights_per_channel=not config.per_tensor,
         input_dtype=np.dtype(_DTYPES[config.input_type]),
         output_dtype=np.dtype(_DTYPES[config.output_type]),
         input_stats=tuple(stats),

@@ -41,13 +41,15 @@ FLOAT32 = np.dtype(np.float32)
 @dataclass(frozen=True)
 class QuantizeOptions:
     plan: PrecisionPlan  # each op's precision (quantize.precision); the quantizer resolves what kernels allow
-    weights_per_channel: bool
+    weights_per_channel: bool  # 8-bit layers
     input_dtype: np.dtype  # float32, uint8 or int8: what the model's users feed
     output_dtype: np.dtype
     input_stats: tuple[InputStats | None, ...] = ()
     stats_dtype: np.dtype = UINT8  # the integer type mean/std are expressed in
     default_range: tuple[float, float] | None = None
     allow_float_fallback: bool = True
+    # int16x8 layers' int8 weights: per channel (as TF's 16x8 mode) also in a uint8 model, unless --per_tensor.
+    int16_weights_per_channel: bool = True
     # Per-channel input means from calibration, by tensor name: enables bias correction of per-tensor weights.
     activation_means: Mapping[str, np.ndarray] = field(default_factory=dict)
 
@@ -407,8 +409,15 @@ class _Quantizer:
             return base
         key2 = (id(t), want)
         if key2 not in self._quantized_view:
-            self._quantized_view[key2] = self._insert("quantize", base, want.dtype, want, "requantized")
+            self._quantized_view[key2] = self._requantize(base, have, want, "requantized")
         return self._quantized_view[key2]
+
+    def _requantize(self, src: Tensor, have: QuantParams, want: QuantParams, suffix: str) -> Tensor:
+        """``src`` (at ``have``) requantized to ``want`` by a QUANTIZE. LiteRT's has no int16 -> uint8: that goes
+        onto the same grid in int8 first (the second step is an exact shift)."""
+        if have.dtype == INT16 and want.dtype == UINT8:
+            src = self._insert("quantize", src, INT8, retype_params(want, INT8), f"{suffix}_int8")
+        return self._insert("quantize", src, want.dtype, want, suffix)
 
     def _is_integer_region(self, t: Tensor) -> bool:
         if t.producer is not None:
@@ -460,7 +469,8 @@ class _Quantizer:
             if t.is_const:
                 if role is In.WEIGHT:
                     if dt != UINT8:
-                        axis = spec.weight_axis if self.o.weights_per_channel else None
+                        per_channel = self.o.int16_weights_per_channel if dt == INT16 else self.o.weights_per_channel
+                        axis = spec.weight_axis if per_channel else None
                         weight_p = weight_params_int8(t, axis)
                         self._const(node, i, t, weight_p, narrow=True)
                     else:
@@ -536,7 +546,7 @@ class _Quantizer:
                     raise QuantizationError(f"output {t.name} is float and has no range to quantize it with")
                 new = self._insert("quantize", t, want, retype_params(p, want), "quantized")
             else:
-                new = self._insert("quantize", t, want, retype_params(internal, want), f"{want.name}")
+                new = self._requantize(t, internal, retype_params(internal, want), f"{want.name}")
             outs[k] = new
             g.rename(t, f"{name}/{(internal.dtype.name if internal else 'float')}")
             g.rename(new, name)

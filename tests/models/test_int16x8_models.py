@@ -111,3 +111,81 @@ def test_runs_in_tflite_micro(digits: Trained, models: dict[str, bytes], litert:
     print(f"digits INT16X8 in TFLite Micro: SQNR {s_micro:.2f} dB (LiteRT {s_lite:.2f} dB)")
     assert s_micro >= s_lite - 1.0
     np.testing.assert_array_equal(out_micro.argmax(1), out_lite.argmax(1))
+
+
+# --int16_layers: int16x8 layers inside an 8-bit model, requantized where the regions meet.
+
+def _convert(m: Trained, tmp: Path, mode: InferenceType, **kw: Any) -> Any:  # noqa: ANN401
+    np.save(tmp / "cal.npy", m.cal)
+    return convert(ConversionConfig(input_path=m.saved_model, output_path=tmp / "m.tflite",
+                                    input_format=InputFormat.SAVED_MODEL, inference_type=mode,
+                                    inference_input_type=InferenceType.FLOAT, inference_output_type=InferenceType.FLOAT,
+                                    representative_dataset=tmp / "cal.npy", **kw))
+
+
+def test_every_layer_int16_is_the_int16x8_model(digits: Trained, models: dict[str, bytes], tmp_path: Path) -> None:
+    """INT8 with every layer raised computes exactly what INT16X8 computes: the same file."""
+    assert _convert(digits, tmp_path, InferenceType.INT8, int16_layers=(".*",)).tflite == models["ours"]
+
+
+TAIL = r".*(conv2d_1_2|max_pool|flatten|dense|Softmax).*"  # the layers after the depthwise convolution
+
+
+@pytest.mark.parametrize("mode", [InferenceType.INT8, InferenceType.QUANTIZED_UINT8])
+def test_int16_tail_in_an_8bit_model(mode: InferenceType, digits: Trained, models: dict[str, bytes],  # noqa: ANN401
+                                     tmp_path: Path, litert: Any, sqnr: Any) -> None:  # noqa: ANN401
+    """The last layers in int16x8: one QUANTIZE (8 -> 16 bits) where the regions meet; the 8-bit rounding of
+    every tensor from there on is gone, so the SQNR lies between the 8-bit model's and INT16X8's. Those roundings
+    carry well over a fifth of the 8-bit model's noise here (six of its eight layers): over 1 dB."""
+    from converter.inspect_model import describe
+
+    mixed = _convert(digits, tmp_path, mode, int16_layers=(TAIL,))
+    base = _convert(digits, tmp_path, mode)
+    plan = mixed.quantization.plan
+    raised = {n for n, lp in plan.layers.items() if lp.precision.value == "int16x8"}
+    assert len(raised) == 6 and all(plan.of(n).reason == "--int16_layers" for n in raised)
+    ops = describe(mixed.tflite).subgraphs[0]
+    requant = [o for o in ops.operators if o.op == "QUANTIZE" and ops.tensors[o.inputs[0]].dtype != "float32"]
+    assert [(ops.tensors[o.inputs[0]].dtype, ops.tensors[o.outputs[0]].dtype) for o in requant] == \
+        [(np.dtype(mode is InferenceType.INT8 and np.int8 or np.uint8).name, "int16")]
+    s_mixed = sqnr(digits.float_out, litert(mixed.tflite).run(digits.held_out)[0])
+    s_base = sqnr(digits.float_out, litert(base.tflite).run(digits.held_out)[0])
+    s_16 = sqnr(digits.float_out, litert(models["ours"]).run(digits.held_out)[0])
+    print(f"digits {mode.value} {s_base:.2f} dB, int16 tail {s_mixed:.2f} dB, INT16X8 {s_16:.2f} dB")
+    assert s_base + 1.0 < s_mixed < s_16 + 1.0
+
+
+def test_int16_island_in_uint8_goes_back_through_int8(digits: Trained, tmp_path: Path, litert: Any,  # noqa: ANN401
+                                                      sqnr: Any) -> None:  # noqa: ANN401
+    """LiteRT's QUANTIZE has no int16 -> uint8: an int16 layer between uint8 ones is read back through the same
+    grid in int8 (exact shift). One int16 layer alone gains nothing (its input and output are rounded to 8 bits
+    around it) and loses at most a little (two roundings where there was one)."""
+    from converter.inspect_model import describe
+
+    island = _convert(digits, tmp_path, InferenceType.QUANTIZED_UINT8, int16_layers=(".*depthwise.*",))
+    base = _convert(digits, tmp_path, InferenceType.QUANTIZED_UINT8)
+    sub = describe(island.tflite).subgraphs[0]
+    chain = [(sub.tensors[o.inputs[0]].dtype, sub.tensors[o.outputs[0]].dtype) for o in sub.operators
+             if o.op == "QUANTIZE"]
+    assert chain == [("float32", "uint8"), ("uint8", "int16"), ("int16", "int8"), ("int8", "uint8")]
+    s_island = sqnr(digits.float_out, litert(island.tflite).run(digits.held_out)[0])
+    s_base = sqnr(digits.float_out, litert(base.tflite).run(digits.held_out)[0])
+    assert abs(s_island - s_base) < 1.0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--inference_type=INT8", "--int16_layers=.*dense.*", "--float_layers=.*dense_1_2.*"],
+     "2 layer(s) named by both --float_layers and --int16_layers: functional_1/dense_1_2/MatMul, "),
+    (["--inference_type=INT16X8", "--int16_layers=.*dense.*"], "--int16_layers raises layers of an 8-bit model"),
+])
+def test_int16_layers_usage_errors(flags: list[str], message: str, digits: Trained, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    np.save(tmp_path / "cal.npy", digits.cal)
+    with pytest.raises(SystemExit) as e:
+        main([f"--saved_model_dir={digits.saved_model}", f"--output_file={tmp_path / 'm.tflite'}",
+              f"--representative_dataset={tmp_path / 'cal.npy'}", *flags])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "m.tflite").exists()
