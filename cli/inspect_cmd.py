@@ -162,7 +162,8 @@ def render(info: ModelInfo, out: RichConsole, tensors: bool, plain: bool) -> Non
             table(f"subgraph {sg.index} inputs and outputs", ["kind", "tensor", "name", "type", "quantization"],
                   io_rows)
         op_rows = [[f"op {op.index}:" if plain else str(op.index), op.op, f"v{op.version}",
-                    _indices(op.inputs), _indices(op.outputs), _options(dict(op.options))]
+                    _indices(op.inputs), _indices(op.outputs),
+                    _options(dict(op.custom_options if op.custom_options is not None else op.options))]
                    for op in sg.operators]
         table(f"subgraph {sg.index} operators", ["#", "op", "version", "inputs", "outputs", "options"], op_rows,
               ["  ", "", "", "inputs=", "outputs=", ""])

@@ -18,7 +18,8 @@ import click
 from converter.config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat
 from converter.errors import QConvertError, UsageError
 
-from . import parsing
+from . import classic_flags as classic
+from . import model_flags, parsing
 from .render import Console
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -43,12 +44,12 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
                                                               "max_content_width": 110})
 @click.option("--input_file", "--graph_def_file", "input_file", type=click.Path(path_type=Path),
               help="Frozen GraphDef (.pb binary or text). TOCO: --input_file; tflite_convert: --graph_def_file.")
-@click.option("--saved_model_dir", type=click.Path(path_type=Path), help="SavedModel directory.")
+@click.option("--saved_model_dir", "--savedmodel_directory", "saved_model_dir", type=click.Path(path_type=Path),
+              help="SavedModel directory (TOCO: --savedmodel_directory).")
 @click.option("--output_file", type=click.Path(path_type=Path), help="Where to write the .tflite.")
-@click.option("--input_format", type=click.Choice(["TENSORFLOW_GRAPHDEF", "SAVED_MODEL"], case_sensitive=False),
-              help="Input kind; inferred from --input_file / --saved_model_dir when omitted.")
-@click.option("--output_format", type=click.Choice(["TFLITE"], case_sensitive=False), default="TFLITE",
-              show_default=True, help="Only TFLITE is written (for graphs use --dump_graphviz_dir).")
+@click.option("--input_format", help="TENSORFLOW_GRAPHDEF or SAVED_MODEL; inferred from the input flag when omitted.")
+@click.option("--output_format", default="TFLITE", show_default=True,
+              help="TFLITE, or GRAPHVIZ_DOT: the converted graph as a DOT file at --output_file.")
 @click.option("--inference_type", default="FLOAT", show_default=True,
               help="FLOAT, QUANTIZED_UINT8, INT8 or INT16X8 (int16 activations, int8 weights, int64 biases): "
                    "numeric type of the model's arrays.")
@@ -67,7 +68,8 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
               help="Per input std (see --mean_values).")
 @click.option("--default_ranges_min", type=float, help="Range min for arrays that have no range of their own.")
 @click.option("--default_ranges_max", type=float, help="Range max for arrays that have no range of their own.")
-@click.option("--saved_model_tag_set", default="serve", show_default=True, help="Comma-separated MetaGraph tags.")
+@click.option("--saved_model_tag_set", "--savedmodel_tagset", "saved_model_tag_set", default="serve",
+              show_default=True, help="Comma-separated MetaGraph tags.")
 @click.option("--saved_model_signature_key", default="serving_default", show_default=True,
               help="SavedModel signature to convert.")
 @click.option("--representative_dataset", type=click.Path(path_type=Path),
@@ -81,26 +83,31 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
 @click.option("--int16_layers",
               help="Compute these nodes in int16x8 (int16 activations, int8 weights) inside an INT8 or uint8 model: "
                    "names or regular expressions, comma-separated (as --float_layers).")
-@click.option("--post_training_quantize", is_flag=True,
+@click.option("--post_training_quantize", is_flag=False, flag_value="true", default=None, metavar="[=BOOL]",
               help="Dynamic range: int8 weights, float activations (hybrid kernels). With --inference_type=FLOAT.")
-@click.option("--quantize_to_float16", is_flag=True, help="float16 weights. With --inference_type=FLOAT.")
+@click.option("--quantize_to_float16", is_flag=False, flag_value="true", default=None, metavar="[=BOOL]",
+              help="float16 weights. With --inference_type=FLOAT.")
 @click.option("--debug_layers", is_flag=True,
               help="Per-layer error of the quantized model against float on the representative data, worst first.")
 @click.option("--debug_samples", type=click.IntRange(min=1), default=8, show_default=True,
               help="Samples of the representative dataset used by --debug_layers.")
-@click.option("--dump_graphviz_dir", type=click.Path(path_type=Path),
+@click.option("--dump_graphviz_dir", "--dump_graphviz", "dump_graphviz_dir", type=click.Path(path_type=Path),
               help="Write the graph as DOT files (imported, after passes, quantized) into this directory.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path),
               help="Also write the report as JSON (schema: docs/report-schema.json).")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@classic.classic_options
 def convert_command(**kw: object) -> None:
     run_conversion(kw)
 
 
 def build_config(kw: dict[str, object]) -> ConversionConfig:
     """Flags -> ConversionConfig, with every inconsistency reported as a UsageError naming the flag."""
+    kw = model_flags.merge(kw)
+    classic.refuse(kw)
+    classic.check_array_names(kw)
     input_file, saved_model = kw.get("input_file"), kw.get("saved_model_dir")
     fmt = kw.get("input_format")
     if input_file and saved_model:
@@ -113,11 +120,26 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     if fmt is None:
         input_format = InputFormat.SAVED_MODEL if saved_model else InputFormat.TENSORFLOW_GRAPHDEF
     else:
-        input_format = InputFormat(str(fmt).upper())
+        input_format = classic.file_format(str(fmt), "input_format", InputFormat)
         if input_format is InputFormat.SAVED_MODEL and input_file and not saved_model:
             path = Path(str(input_file))
     itype = parsing.inference_type(str(kw["inference_type"]), "inference_type")
     assert itype is not None
+    input_type = kw.get("inference_input_type")
+    if kw.get("input_type") is not None:
+        if input_type is not None:
+            raise UsageError("--input_type is TOCO's old name of --inference_input_type; give one of them")
+        kinds = set(parsing.name_list(str(kw["input_type"]).upper()))
+        if len(kinds) != 1:
+            raise UsageError(f"--input_types={kw['input_type']}: TOCO took one type for all inputs; give one")
+        input_type = kinds.pop()
+    ptq = classic.parse_bool(kw.get("post_training_quantize"), "post_training_quantize")  # type: ignore[arg-type]
+    ptq = bool(ptq or classic.parse_bool(kw.get("quantize_weights"), "quantize_weights"))  # type: ignore[arg-type]
+    fp16 = bool(classic.parse_bool(kw.get("quantize_to_float16"), "quantize_to_float16"))  # type: ignore[arg-type]
+    integer_only = classic.target_ops(kw.get("target_ops"))  # type: ignore[arg-type]
+    if integer_only and not itype.is_quantized:
+        raise UsageError("--target_ops=TFLITE_BUILTINS_INT8 asks for integer kernels only; add "
+                         "--inference_type=INT8 (or QUANTIZED_UINT8) and --representative_dataset")
     config = ConversionConfig(
         input_path=path,
         output_path=Path(str(kw["output_file"])),
@@ -128,7 +150,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         saved_model_tag_set=parsing.name_list(str(kw.get("saved_model_tag_set") or "serve")),
         saved_model_signature_key=str(kw.get("saved_model_signature_key") or "serving_default"),
         inference_type=itype,
-        inference_input_type=parsing.inference_type(kw.get("inference_input_type"), "inference_input_type"),  # type: ignore[arg-type]
+        inference_input_type=parsing.inference_type(input_type, "inference_input_type"),  # type: ignore[arg-type]
         inference_output_type=parsing.inference_type(kw.get("inference_output_type"), "inference_output_type"),  # type: ignore[arg-type]
         input_stats=parsing.input_stats(kw.get("mean_values"), kw.get("std_dev_values")),  # type: ignore[arg-type]
         default_ranges=parsing.default_ranges(kw.get("default_ranges_min"), kw.get("default_ranges_max")),  # type: ignore[arg-type]
@@ -136,15 +158,17 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         num_calibration_samples=kw.get("num_calibration_samples"),  # type: ignore[arg-type]
         calibration_method=CalibrationMethod(str(kw.get("calibration_method") or "minmax")),
         per_tensor=bool(kw.get("per_tensor")),
-        allow_float_fallback=not kw.get("no_float_fallback"),
-        post_training_quantize=bool(kw.get("post_training_quantize")),
-        quantize_to_float16=bool(kw.get("quantize_to_float16")),
+        allow_float_fallback=not (kw.get("no_float_fallback") or integer_only),
+        post_training_quantize=ptq,
+        quantize_to_float16=fp16,
         float_layers=parsing.name_list(kw.get("float_layers")),  # type: ignore[arg-type]
         int16_layers=parsing.name_list(kw.get("int16_layers")),  # type: ignore[arg-type]
         debug_layers=bool(kw.get("debug_layers")),
         debug_samples=int(kw.get("debug_samples") or 8),  # type: ignore[call-overload]
         dump_graphviz_dir=kw.get("dump_graphviz_dir"),  # type: ignore[arg-type]
+        **classic.config_fields(kw),
     )
+    classic.check_config(config, kw)
     if config.debug_layers and (not quantized_type(config) or config.representative_dataset is None):
         raise UsageError("--debug_layers compares the quantized model with float on representative data: it needs "
                          "--inference_type=INT8, QUANTIZED_UINT8 or INT16X8 and --representative_dataset")
@@ -204,8 +228,11 @@ def run_conversion(kw: dict[str, object]) -> None:
         result = convert(config, progress=console)
         report = build_report(result)
         files = [(config.output_path, result.tflite, "--output_file")]
+        report_bytes = (json.dumps(report, indent=2) + "\n").encode()
         if report_path is not None:
-            files.append((report_path, (json.dumps(report, indent=2) + "\n").encode(), "--report"))
+            files.append((report_path, report_bytes, "--report"))
+        if config.conversion_summary_dir is not None:
+            files.append((config.conversion_summary_dir / "report.json", report_bytes, "--conversion_summary_dir"))
         write_all_atomically(files)  # both or neither
         console.summary(report)
     except QConvertError as e:

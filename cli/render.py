@@ -93,6 +93,9 @@ class Console:
             if q["float_ops"]:
                 self.table("float ops (no integer kernel, or kept float)", ["node", "op", "reason"],
                            [[f["name"], f["op"], f["reason"]] for f in q["float_ops"]])
+        self.table("custom ops (the runtime needs their kernels)", ["node", "custom code", "types", "attributes"],
+                   [[c["name"], c["custom_code"], f"{','.join(c['inputs'])} -> {','.join(c['outputs'])}",
+                     " ".join(f"{k}={v}" for k, v in c["attributes"].items())] for c in report.get("custom_ops", [])])
         rows = []
         for kind in ("inputs", "outputs"):
             for io in report[kind]:

@@ -28,6 +28,23 @@ class InputFormat(enum.Enum):
     SAVED_MODEL = "SAVED_MODEL"
 
 
+class OutputFormat(enum.Enum):
+    """What --output_file receives: the model, or the converted graph as DOT (TOCO's GRAPHVIZ_DOT)."""
+
+    TFLITE = "TFLITE"
+    GRAPHVIZ_DOT = "GRAPHVIZ_DOT"
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """TOCO's --model_checks: the number of TF ops of ``op_type`` ("None": all ops) must be in [lo, hi] (-1: no
+    bound)."""
+
+    op_type: str
+    count_min: int = -1
+    count_max: int = -1
+
+
 class CalibrationMethod(enum.Enum):
     """How activation ranges are chosen from representative data."""
 
@@ -79,6 +96,37 @@ class ConversionConfig:
     debug_samples: int = 8
     # Write the IR as DOT before and after the passes (and after quantization) into this directory.
     dump_graphviz_dir: Path | None = None
+    # Ops with no TFLite builtin become CUSTOM operators (TF op type as custom code, attributes as FlexBuffers).
+    allow_custom_ops: bool = False
+    # OpDef text protos of custom ops TensorFlow does not know (--custom_opdefs).
+    custom_opdefs: tuple[str, ...] = ()
+    # FakeQuant nodes: ignored entirely (plain float), or no fusion barrier (passes/fake_quant.py).
+    drop_fake_quant: bool = False
+    reorder_across_fake_quant: bool = False
+    # Concatenation inputs take the output's range (True), keep theirs (False), or the mode's default (None).
+    change_concat_input_ranges: bool | None = None
+    # Control inputs are dropped (True, tflite_convert's default) or an error (False).
+    drop_control_dependency: bool = True
+    # Types of the input arrays (dtype names), for inputs that are not Placeholders.
+    input_data_types: tuple[str, ...] = ()
+    # An input's unknown first dimension, when --input_shapes does not give it.
+    batch_size: int | None = None
+    output_format: OutputFormat = OutputFormat.TFLITE
+    # --dump_graphviz_video: with dump_graphviz_dir, a DOT file after every rewrite that changed the graph.
+    dump_graphviz_video: bool = False
+    # uint8 conv / fully-connected weights: zeros too close to the previous zero become 1 (TOCO's fast GEMM rule).
+    nudge_weights_for_fast_gemm: bool = False
+    # Constants smaller than this are not merged with identical ones.
+    dedupe_min_bytes: int = 0
+    # False: an output of unknown shape (a custom op without one) is an error.
+    allow_dynamic_tensors: bool = True
+    # ArraysExtraInfo proto: min/max ranges of arrays by name.
+    arrays_extra_info: Path | None = None
+    model_checks: tuple[ModelCheck, ...] = ()
+    # --conversion_summary_dir: the report and the DOT files of the conversion go there too.
+    conversion_summary_dir: Path | None = None
+    # Notes the CLI wants in the report (flags with no effect on the conversion, said so).
+    flag_notes: tuple[str, ...] = ()
 
     @property
     def input_type(self) -> InferenceType:

@@ -44,9 +44,9 @@ class FloatTrace:
 
 def trace_float(graph: Graph, inputs: Sequence[np.ndarray]) -> FloatTrace:
     """Run the float IR on ``inputs`` (one array per graph input) and keep every float activation."""
-    from .frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
+    from .frontend.reference import ReferenceExecutor, can_run  # noqa: PLC0415 (TensorFlow)
 
-    targets: list[Tensor] = [t for n in graph.nodes for t in n.outputs if t.dtype == np.float32]
+    targets: list[Tensor] = [t for n in graph.nodes if can_run(n) for t in n.outputs if t.dtype == np.float32]
     values = ReferenceExecutor(graph, fetch=targets)(list(inputs))
     return FloatTrace(
         values={t.name: v for t, v in zip(targets, values, strict=True)},

@@ -45,7 +45,7 @@ class UnsupportedOp:
 class UnsupportedOpsError(QConvertError):
     """The graph uses ops qconvert cannot convert; every one is listed, with node names and counts."""
 
-    def __init__(self, ops: Sequence[UnsupportedOp], context: str = "") -> None:
+    def __init__(self, ops: Sequence[UnsupportedOp], context: str = "", custom_ops_hint: bool = True) -> None:
         self.ops = tuple(sorted(ops, key=lambda o: (-len(o.node_names), o.op_type)))
         parts = []
         for op in self.ops:
@@ -54,7 +54,10 @@ class UnsupportedOpsError(QConvertError):
         total = sum(len(o.node_names) for o in self.ops)
         super().__init__(
             f"unsupported ops{context}: {total} node(s) of {len(self.ops)} type(s): " + "; ".join(parts)
-            + ". Remove them from the exported graph or cut the graph before them with --input_arrays/--output_arrays"
+            + (". Remove them from the exported graph, cut the graph before them with --input_arrays/--output_arrays, "
+               "or write them as custom ops with --allow_custom_ops (the runtime then needs their kernels)"
+               if custom_ops_hint else
+               ". Remove them from the exported graph or cut the graph before them with --input_arrays/--output_arrays")
         )
 
 

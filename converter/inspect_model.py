@@ -1,8 +1,9 @@
 """Read any .tflite into a typed, JSON-serialisable description (``qconvert inspect``).
 
 Works on every TFLite flatbuffer (schema v3), not only on the ones qconvert writes: TensorFlow's converter output,
-custom ops (named by their custom code), builtin codes newer than our schema (shown by number), buffers stored
-after the flatbuffer (``Buffer.offset``/``size``, models over 2 GB) and external weight buffers. It reads the file
+custom ops (named by their custom code, FlexBuffer options decoded), builtin codes newer than our schema (shown by
+number), buffers stored after the flatbuffer (``Buffer.offset``/``size``, models over 2 GB) and external weight
+buffers. It reads the file
 with the generated reader in ``schema/tflite`` and never imports TensorFlow.
 
     info = read_model(Path("model.tflite"))
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from flatbuffers import flexbuffers
 
 import schema
 from schema.tflite.ActivationFunctionType import ActivationFunctionType
@@ -158,12 +160,16 @@ class OperatorInfo:
     options_type: str | None  # e.g. "Conv2DOptions"
     options: Mapping[str, OptionValue]  # snake_case schema field -> value (enums by name)
     custom_options_bytes: int
+    # A custom op's FlexBuffer options as a map (TOCO's and TF's converters write the TF node's attributes so);
+    # None when the op has none or they are not a FlexBuffer map.
+    custom_options: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "opcode_index": self.opcode_index, "op": self.op, "builtin": self.builtin,
                 "custom_code": self.custom_code, "version": self.version, "inputs": list(self.inputs),
                 "outputs": list(self.outputs), "options_type": self.options_type, "options": dict(self.options),
-                "custom_options_bytes": self.custom_options_bytes}
+                "custom_options_bytes": self.custom_options_bytes,
+                "custom_options": None if self.custom_options is None else dict(self.custom_options)}
 
 
 @dataclass(frozen=True)
@@ -412,11 +418,24 @@ class _Reader:
                              f"are {len(codes)}); re-export or re-download the model")
         code = codes[k]
         options_type, options = _options(op)
+        raw = self.custom_options_raw(op)
         return OperatorInfo(index=i, opcode_index=k, op=code.op, builtin=code.builtin, custom_code=code.custom_code,
                             version=code.version, inputs=_ints(op.InputsIsNone(), op.InputsAsNumpy),
                             outputs=_ints(op.OutputsIsNone(), op.OutputsAsNumpy), options_type=options_type,
-                            options=options,
-                            custom_options_bytes=op.CustomOptionsLength() or op.LargeCustomOptionsSize())
+                            options=options, custom_options_bytes=len(raw),
+                            custom_options=decode_flexbuffer_map(raw) if op.CustomOptionsFormat() == 0 else None)
+
+    def custom_options_raw(self, op: Operator) -> bytes:
+        """The operator's custom options: inline, or stored after the flatbuffer (large_custom_options_*)."""
+        if not op.CustomOptionsIsNone():
+            return bytes(op.CustomOptionsAsNumpy())
+        offset, size = op.LargeCustomOptionsOffset(), op.LargeCustomOptionsSize()
+        if offset > 1 and size:
+            if offset + size > len(self.data):
+                raise InputError(f"{self.label} is truncated: custom options stored at bytes {offset}..{offset + size} "
+                                 f"but the file has {len(self.data):,} bytes; re-export or re-download the model")
+            return bytes(self.data[offset:offset + size])
+        return b""
 
     def signature(self, i: int) -> SignatureInfo:
         s = self.m.SignatureDefs(i)
@@ -439,6 +458,33 @@ class _Reader:
                 if raw and all(32 <= c < 127 for c in raw):
                     text = raw.decode("ascii")
         return MetadataInfo(name=self._text(md.Name()), buffer=buffer, bytes=size, text=text)
+
+
+_MAX_FLEXBUFFER_BYTES = 1 << 20  # custom options larger than this are counted, not decoded
+
+
+def decode_flexbuffer_map(raw: bytes) -> dict[str, Any] | None:
+    """FlexBuffer bytes as a JSON-ready dict (bytes as hex strings), or None if they are not a FlexBuffer map."""
+    if not raw or len(raw) > _MAX_FLEXBUFFER_BYTES:
+        return None
+    try:
+        value = flexbuffers.Loads(raw)
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError, UnicodeDecodeError, RecursionError,
+            struct.error, MemoryError):
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        return None
+    return {k: _plain(v) for k, v in value.items()}
+
+
+def _plain(value: Any) -> Any:  # noqa: ANN401 - a decoded FlexBuffer value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _ints(is_none: bool, as_numpy: Callable[[], Any]) -> tuple[int, ...]:

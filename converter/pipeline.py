@@ -15,21 +15,24 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import ConversionConfig, InferenceType, InputFormat
+from .config import ConversionConfig, InferenceType, InputFormat, OutputFormat
 from .debug_layers import LayerError, compare, trace_float
 from .errors import (ArrayNameError, CalibrationError, ConversionError, OutputError, QuantizationError,
                      UsageError)
 from .frontend.graphdef import load_graph_def
-from .frontend.importer import ImportResult, import_graph_def
+from .frontend.handlers.custom import register_opdefs
+from .frontend.importer import ImportOptions, ImportResult, import_graph_def
 from .frontend.saved_model import load_saved_model
 from .ir import Graph, RangeSource, Signature
 from .memory import release_free_memory
-from .passes.manager import PassManager, PassStats
+from .passes.fake_quant import DropFakeQuant, MaterializeFakeQuant
+from .passes.manager import PassManager, PassStats, default_phases
 from .quantize.calibrate import CalibrationStats, calibrate
 from .quantize.dataset import load_dataset, specs_for
 from .quantize.plan import plan
 from .quantize.quantizer import QuantizeResult, bias_correction_inputs, quantize_graph
 from .quantize.weights_only import WeightOnlyResult, dynamic_range, float16
+from .toco_rules import apply_arrays_extra_info, check_import, nudge_weights_for_fast_gemm
 
 
 @dataclass
@@ -73,6 +76,9 @@ def _phase(seconds: dict[str, float], name: str, progress: Progress | None) -> I
 
 def load_and_import(config: ConversionConfig) -> ImportResult:
     """Read the model named by ``config`` and import the selected subgraph into the IR."""
+    if config.custom_opdefs:
+        register_opdefs(config.custom_opdefs)
+    options = ImportOptions(config.allow_custom_ops, config.input_data_types, config.batch_size)
     if config.input_format is InputFormat.SAVED_MODEL:
         shapes = (dict(zip(config.input_arrays, config.input_shapes, strict=False)) if config.input_arrays
                   else list(config.input_shapes))
@@ -81,9 +87,9 @@ def load_and_import(config: ConversionConfig) -> ImportResult:
         inputs, in_names = _select(sm.input_tensors, sm.input_names, config.input_arrays, "input")
         outputs, out_names = _select(sm.output_tensors, sm.output_names, config.output_arrays, "output")
         sig = Signature(config.saved_model_signature_key, tuple(in_names), tuple(out_names))
-        return import_graph_def(sm.graph_def, inputs, outputs, config.input_shapes, sig)
+        return import_graph_def(sm.graph_def, inputs, outputs, config.input_shapes, sig, options)
     gd = load_graph_def(config.input_path)
-    return import_graph_def(gd, config.input_arrays, config.output_arrays, config.input_shapes)
+    return import_graph_def(gd, config.input_arrays, config.output_arrays, config.input_shapes, options=options)
 
 
 def _select(tensors: tuple[str, ...], names: tuple[str, ...], wanted: tuple[str, ...],
@@ -115,12 +121,19 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
         imported = load_and_import(config)
         release_free_memory()  # the frozen GraphDef and TensorFlow's shape-inference graph
     graph = imported.graph
-    notes = list(imported.notes)
+    notes = [*imported.notes, *check_import(config, imported), *config.flag_notes]
     before = graph.op_counts()
     _dump(config, graph, "1_imported")
     with _phase(seconds, "passes", progress):
-        stats = PassManager().run(graph)
+        dropped = DropFakeQuant().run(graph) if config.drop_fake_quant else 0
+        manager = PassManager(default_phases(config.reorder_across_fake_quant, config.dedupe_min_bytes),
+                              on_change=_video(config))
+        stats = manager.run(graph)
+        if dropped:
+            stats.fired = {DropFakeQuant.name: dropped, **stats.fired}
     _dump(config, graph, "2_after_passes")
+    if config.arrays_extra_info is not None:
+        notes.extend(apply_arrays_extra_info(graph, config.arrays_extra_info))
     weights_before = constant_bytes(graph)
     check_model_size(graph, config)
     check_weights_finite(graph, config)
@@ -145,16 +158,30 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                     trace = trace_float(graph, [arr[:config.debug_samples] for arr in data.arrays])
         with _phase(seconds, "quantize", progress):
             qres = quantize_graph(graph, opts)
+            if config.nudge_weights_for_fast_gemm:
+                nudged = nudge_weights_for_fast_gemm(graph)
+                notes.append(f"{nudged} uint8 weight value(s) nudged from 0 to 1 for fast GEMM kernels "
+                             "(--allow_nudging_weights_to_use_fast_gemm_kernel)")
     elif config.post_training_quantize:
         with _phase(seconds, "quantize", progress):
             weights = dynamic_range(graph)
     elif config.quantize_to_float16:
         with _phase(seconds, "quantize", progress):
             weights = float16(graph)
+    if config.inference_type is InferenceType.FLOAT and not config.drop_fake_quant:
+        kept = MaterializeFakeQuant().run(graph)
+        if kept:
+            graph.toposort()
+            notes.append(f"{kept} FakeQuant point(s) kept as QUANTIZE/DEQUANTIZE pairs: the float model computes what "
+                         "quantization-aware training simulated (--drop_fake_quant for plain float)")
     if qres is not None or weights is not None:
         _dump(config, graph, "3_quantized")
     with _phase(seconds, "write", progress):
         data = write_tflite(graph)
+        if config.output_format is OutputFormat.GRAPHVIZ_DOT:
+            from .graphviz import to_dot  # noqa: PLC0415
+
+            data = to_dot(graph, "converted").encode()
     layers = None
     if trace is not None:
         with _phase(seconds, "debug_layers", progress):
@@ -168,18 +195,32 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
 
 
 def _dump(config: ConversionConfig, graph: Graph, stage: str) -> None:
-    """--dump_graphviz_dir: the IR at ``stage`` as a DOT file."""
-    if config.dump_graphviz_dir is None:
-        return
+    """--dump_graphviz_dir (and --conversion_summary_dir): the IR at ``stage`` as a DOT file."""
     from .graphviz import to_dot  # noqa: PLC0415
 
-    directory = config.dump_graphviz_dir
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / f"{stage}.dot").write_text(to_dot(graph, stage))
-    except OSError as e:
-        raise OutputError(f"cannot write the graph dump into {directory}: {e.strerror}; fix --dump_graphviz_dir") \
-            from None
+    for directory, flag in ((config.dump_graphviz_dir, "--dump_graphviz_dir"),
+                            (config.conversion_summary_dir, "--conversion_summary_dir")):
+        if directory is None:
+            continue
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / f"{stage}.dot").write_text(to_dot(graph, stage))
+        except OSError as e:
+            raise OutputError(f"cannot write the graph dump into {directory}: {e.strerror}; fix {flag}") from None
+
+
+def _video(config: ConversionConfig) -> Callable[[str, Graph], None] | None:
+    """--dump_graphviz_video: a DOT file after every rewrite that changed the graph (numbered frames)."""
+    if not config.dump_graphviz_video or config.dump_graphviz_dir is None:
+        return None
+    frames = [0]
+
+    def frame(pass_name: str, graph: Graph) -> None:
+        frames[0] += 1
+        saved = replace(config, conversion_summary_dir=None)
+        _dump(saved, graph, f"2_pass_{frames[0]:04d}_{pass_name}")
+
+    return frame
 
 
 def _input_size(path: Path) -> int:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .ir import Tensor
+from .ir import Node, Tensor
+from .ir.attrs import CustomAttrs
 from .pipeline import ConversionResult
 from .quantize.quantizer import QuantizeResult
 
@@ -37,6 +38,16 @@ def _precision(q: QuantizeResult) -> dict[str, Any]:
         "layers": [{"name": name, "op": q.layer_ops.get(name, ""), "precision": lp.precision.value,
                     "weight_bits": lp.weight_bits, "reason": lp.reason} for name, lp in plan.layers.items()],
     }
+
+
+def _custom_op(node: Node) -> dict[str, Any]:
+    """A CUSTOM operator as written: custom code, node, the attributes in its FlexBuffer options, I/O types."""
+    a: CustomAttrs = node.attrs  # type: ignore[assignment]
+    return {"name": node.name, "custom_code": a.code,
+            "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in a.options},
+            "quantized": a.quantized,
+            "inputs": [t.dtype.name for t in node.inputs if t is not None],
+            "outputs": [t.dtype.name for t in node.outputs]}
 
 
 def build_report(result: ConversionResult, output_path: str | None = None) -> dict[str, Any]:
@@ -80,6 +91,7 @@ def build_report(result: ConversionResult, output_path: str | None = None) -> di
              "max_abs_error": e.max_abs_error, "max_error_lsb": _finite(e.max_error_lsb), "scale": e.scale}
             for e in result.layer_errors
         ],
+        "custom_ops": [_custom_op(n) for n in g.nodes if n.op == "custom"],
         "inputs": [_io(t, n) for t, n in zip(g.inputs, in_names, strict=True)],
         "outputs": [_io(t, n) for t, n in zip(g.outputs, out_names, strict=True)],
         "notes": list(result.notes),

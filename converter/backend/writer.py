@@ -30,6 +30,7 @@ from schema.tflite import TensorMap as _tmap
 
 from ..errors import ConversionError, UnsupportedOp, UnsupportedOpsError
 from ..ir import Graph, Node, Tensor, subgraphs_of
+from . import custom
 from .optable import OPS, FieldValue, tensor_type
 
 # FlatBuffers offsets are 32-bit: a file must stay below 2 GiB.
@@ -42,11 +43,11 @@ def check_supported(graph: Graph) -> None:
     at once."""
     missing: dict[str, list[str]] = {}
     for node in (n for g in graph.all_graphs() for n in g.nodes):
-        if node.op not in OPS:
+        if node.op not in OPS and node.op != custom.CUSTOM_OP:
             missing.setdefault(node.tf_op or node.op, []).append(node.name)
     if missing:
         raise UnsupportedOpsError([UnsupportedOp(op, tuple(names)) for op, names in missing.items()],
-                                  context=" (no TFLite builtin for them)")
+                                  context=" (no TFLite builtin for them)", custom_ops_hint=False)
     untyped: dict[str, list[str]] = {}
     for t in (t for g in graph.all_graphs() for t in g.tensors()):
         try:
@@ -136,7 +137,7 @@ class _Writer:
         # Per subgraph, its tensors in index order; a tensor belongs to one subgraph, so one map of indices.
         self.tensors: list[list[Tensor]] = []
         self.index: dict[int, int] = {}
-        self.opcodes: dict[tuple[int, int], int] = {}
+        self.opcodes: dict[tuple[int, int, str | None], int] = {}  # (builtin, version, custom code) -> index
 
     def tensor_index(self, t: Tensor | None) -> int:
         if t is None:
@@ -212,30 +213,39 @@ class _Writer:
             _tensor.AddQuantization(b, quant)
         return _tensor.End(b)
 
-    def _opcode_index(self, builtin: int, version: int) -> int:
-        key = (builtin, version)
+    def _opcode_index(self, builtin: int, version: int, custom_code: str | None = None) -> int:
+        key = (builtin, version, custom_code)
         if key not in self.opcodes:
             self.opcodes[key] = len(self.opcodes)
         return self.opcodes[key]
 
     def _operator(self, node: Node) -> int:
         b = self.b
-        entry = OPS[node.op]
-        builtin = getattr(_bo.BuiltinOperator, entry.builtin)
-        opcode = self._opcode_index(builtin, entry.version(node))
-        fields = entry.fields(node)
-        fields.update(zip(entry.subgraph_fields, (self.subgraph_index[id(g)] for g in subgraphs_of(node)),
-                          strict=True))
-        options = _build_options(b, entry.options, fields) if entry.options else None
+        options = custom_options = None
+        entry = OPS.get(node.op)
+        if entry is None:  # a CUSTOM operator (backend/custom.py): custom code and FlexBuffer options
+            opcode = self._opcode_index(custom.CUSTOM_BUILTIN, custom.CUSTOM_VERSION, custom.custom_code(node))
+            raw = custom.custom_options(node)
+            custom_options = b.CreateByteVector(raw) if raw else None
+        else:
+            builtin = getattr(_bo.BuiltinOperator, entry.builtin)
+            opcode = self._opcode_index(builtin, entry.version(node))
+            fields = entry.fields(node)
+            fields.update(zip(entry.subgraph_fields, (self.subgraph_index[id(g)] for g in subgraphs_of(node)),
+                              strict=True))
+            options = _build_options(b, entry.options, fields) if entry.options else None
         inputs = _int_vector(b, [self.tensor_index(t) for t in node.inputs])
         outputs = _int_vector(b, [self.tensor_index(t) for t in node.outputs])
         _operator.Start(b)
         _operator.AddOpcodeIndex(b, opcode)
         _operator.AddInputs(b, inputs)
         _operator.AddOutputs(b, outputs)
-        if options is not None:
+        if options is not None and entry is not None:
             _operator.AddBuiltinOptionsType(b, getattr(_bopt.BuiltinOptions, entry.options))  # type: ignore[arg-type]
             _operator.AddBuiltinOptions(b, options)
+        if custom_options is not None:
+            _operator.AddCustomOptions(b, custom_options)
+            _operator.AddCustomOptionsFormat(b, 0)  # FLEXBUFFERS
         return _operator.End(b)
 
     def _subgraph(self, g: Graph, tensors: list[int], ops: list[int]) -> int:
@@ -256,8 +266,11 @@ class _Writer:
     def _opcodes(self) -> list[int]:
         b = self.b
         offsets = []
-        for (builtin, version), _ in sorted(self.opcodes.items(), key=lambda kv: kv[1]):
+        for (builtin, version, code), _ in sorted(self.opcodes.items(), key=lambda kv: kv[1]):
+            name = b.CreateString(code) if code is not None else None
             _opcode.Start(b)
+            if name is not None:
+                _opcode.AddCustomCode(b, name)
             _opcode.AddDeprecatedBuiltinCode(b, min(builtin, 127))
             _opcode.AddVersion(b, version)
             _opcode.AddBuiltinCode(b, builtin)

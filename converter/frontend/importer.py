@@ -16,6 +16,7 @@ from ..tf_runtime import tensorflow
 from .control_flow import unroll_while_loops
 from .context import ImportContext, TensorInfo, decode_attr
 from .graph_edits import drop_colocation
+from .handlers.custom import emit_custom, output_signature, stand_ins, tf_has_kernel
 from .registry import HANDLERS, load_handlers
 
 # Ops with no data outputs that a frozen graph may carry; they are dropped with their control edges.
@@ -29,6 +30,19 @@ class ImportResult:
     tf_op_counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
     control_edges_dropped: int = 0
+    # Tensors whose shape is unknown (outputs of custom ops without one): written with shape [].
+    dynamic_tensors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to import: ops without a handler become custom ops (``allow_custom_ops``); ``input_dtypes`` (dtype names,
+    one per input array, --input_data_types) type input arrays that are not Placeholders; ``batch_size`` fills an
+    input's unknown first dimension (--batch_size)."""
+
+    allow_custom_ops: bool = False
+    input_dtypes: tuple[str, ...] = ()
+    batch_size: int | None = None
 
 
 def tensor_key(name: str) -> str:
@@ -52,8 +66,10 @@ def import_graph_def(
     output_arrays: Sequence[str],
     input_shapes: Sequence[tuple[int, ...] | None],
     signature: Signature | None = None,
+    options: ImportOptions = ImportOptions(),  # noqa: B008 - frozen
 ) -> ImportResult:
-    """Translate the part of ``graph_def`` between ``input_arrays`` and ``output_arrays`` into an IR Graph."""
+    """Translate the part of ``graph_def`` between ``input_arrays`` and ``output_arrays`` into an IR Graph. With
+    ``options.allow_custom_ops``, ops without a handler become custom ops (handlers/custom.py), not an error."""
     load_handlers()
     nodes = {n.name: n for n in graph_def.node}
     notes: list[str] = []
@@ -71,7 +87,10 @@ def import_graph_def(
             "give one shape per input, separated by ':'"
         )
     labels = list(signature.input_names) if signature and len(signature.input_names) == len(in_keys) else None
-    fixed = _fixed_inputs(nodes, in_keys, shapes, notes, labels)
+    if options.input_dtypes and len(options.input_dtypes) != len(in_keys):
+        raise ShapeError(f"{len(options.input_dtypes)} --input_data_types for {len(in_keys)} input array(s) "
+                         f"({', '.join(inputs)}); give one type per input, comma-separated")
+    fixed = _fixed_inputs(nodes, in_keys, shapes, notes, labels, options)
     # Functional loops unroll once the inputs' shapes are final (trip counts may follow from them).
     unrolled = unroll_while_loops(graph_def, {name: [d.size for d in fixed[name].attr["shape"].shape.dim]
                                               for name in fixed if nodes[name].op in _PLACEHOLDERS})
@@ -95,11 +114,17 @@ def import_graph_def(
         op = wnodes[name].op
         if op not in HANDLERS and op not in _IGNORED_OPS and name not in {_node_of(k) for k in in_keys}:
             unsupported.setdefault(op, []).append(name)
-    if unsupported:
+    custom: set[str] = set()
+    if unsupported and options.allow_custom_ops:
+        custom = {name for names in unsupported.values() for name in names}
+        notes.append("custom ops (no TFLite builtin; the runtime needs their kernels): " + ", ".join(
+            f"{op} x{len(names)}" for op, names in sorted(unsupported.items())))
+    elif unsupported:
         raise UnsupportedOpsError([UnsupportedOp(op, tuple(names)) for op, names in unsupported.items()])
 
     used = {tensor_key(i) for name in order for i in wnodes[name].input if not i.startswith("^")} | set(out_keys)
-    info = _infer_tensor_info(graph_def, wnodes, order, used)
+    dynamic: list[str] = []
+    info = _infer_tensor_info(graph_def, wnodes, order, used, custom, dynamic)
     weight = _weight_nodes(wnodes, order, {_node_of(k) for k in in_keys})
 
     graph = Graph()
@@ -130,17 +155,17 @@ def import_graph_def(
             return _node_of(_inputs[i]) in weight
 
         ctx = ImportContext(graph, nd, in_tensors, out_info, env.__setitem__, is_weight, graph_def.library)
-        HANDLERS[nd.op](ctx)
+        (emit_custom if name in custom else HANDLERS[nd.op])(ctx)
     # Graph inputs in the order the user named them.
     graph.set_outputs([_resolve_output(env, k) for k in out_keys])
     if signature is None:
         signature = Signature("serving_default", tuple(_node_of(k) for k in in_keys),
-                              tuple(_node_of(k) for k in out_keys))
+                              tuple(_output_label(k) for k in out_keys))
     graph.signature = signature
     graph.toposort()
     graph.validate()
     return ImportResult(graph=graph, tf_op_counts=dict(sorted(counts.items())), notes=notes,
-                        control_edges_dropped=control)
+                        control_edges_dropped=control, dynamic_tensors=dynamic)
 
 
 def _resolve_output(env: dict[str, Tensor], key: str) -> Tensor:
@@ -154,6 +179,12 @@ def _resolve_output(env: dict[str, Tensor], key: str) -> Tensor:
 
 
 # ---- names
+def _output_label(key: str) -> str:
+    """Signature name of an output: its node's name, with ':k' for outputs other than the first."""
+    node, idx = parse_input_key(key)
+    return node if idx == 0 else f"{node}:{idx}"
+
+
 def _placeholder_names(gd: Any) -> list[str]:  # noqa: ANN401
     return [n.name for n in gd.node if n.op in _PLACEHOLDERS]
 
@@ -198,7 +229,7 @@ def _check_names(nodes: dict[str, Any], keys: list[str], kind: str, candidates: 
 # ---- subgraph selection
 def _fixed_inputs(
     nodes: dict[str, Any], in_keys: list[str], shapes: list[tuple[int, ...] | None], notes: list[str],  # noqa: ANN401
-    labels: list[str] | None = None,
+    labels: list[str] | None = None, options: ImportOptions = ImportOptions(),  # noqa: B008 - frozen
 ) -> dict[str, Any]:
     """A new Placeholder NodeDef with a fully static shape for every input array (the graph itself is not
     copied or changed). Messages name an input by ``labels`` (the signature's names) when given, else by its
@@ -220,7 +251,9 @@ def _fixed_inputs(
                 raise ArrayNameError(f"input array {key}: only output 0 of a non-Placeholder node can be an input")
             dtype_enum = _output_dtype_enum(nd)
             declared = None
-        final = _resolve_shape(labels[i] if labels else name, declared, shape, notes)
+        if options.input_dtypes:
+            dtype_enum = _given_dtype(nd, options.input_dtypes[i], dtype_enum)
+        final = _resolve_shape(labels[i] if labels else name, declared, shape, notes, options.batch_size)
         ph = type(nd)()
         ph.name = name
         ph.op = "Placeholder"
@@ -231,6 +264,19 @@ def _fixed_inputs(
     return fixed
 
 
+def _given_dtype(nd: Any, dtype: str, found: int) -> int:  # noqa: ANN401
+    """--input_data_types for one input: a Placeholder must already have that type; another node takes it."""
+    tf = tensorflow()
+    try:
+        want = tf.dtypes.as_dtype(dtype).as_datatype_enum
+    except TypeError:
+        raise ShapeError(f"--input_data_types: {dtype} is not a TensorFlow type") from None
+    if nd.op in _PLACEHOLDERS and want != found:
+        raise ShapeError(f"--input_data_types gives {dtype} for input {nd.name!r}, a placeholder of type "
+                         f"{tf.dtypes.as_dtype(found).name}; fix the type or leave it out")
+    return int(want)
+
+
 def _output_dtype_enum(nd: Any) -> int:  # noqa: ANN401
     for key in ("T", "dtype", "out_type", "DstT"):
         if key in nd.attr and nd.attr[key].type:
@@ -239,7 +285,7 @@ def _output_dtype_enum(nd: Any) -> int:  # noqa: ANN401
 
 
 def _resolve_shape(name: str, declared: list[int] | None, given: tuple[int, ...] | None,
-                   notes: list[str]) -> list[int]:
+                   notes: list[str], batch_size: int | None = None) -> list[int]:
     if given is not None:
         if declared is not None and len(declared) != len(given):
             raise ShapeError(
@@ -258,6 +304,9 @@ def _resolve_shape(name: str, declared: list[int] | None, given: tuple[int, ...]
         return list(given)
     if declared is None:
         raise ShapeError(f"input {name!r} has no declared shape; give it with --input_shapes")
+    if batch_size is not None and declared and declared[0] == -1:
+        notes.append(f"input {name!r}: unknown batch dimension set to {batch_size} (--batch_size)")
+        declared = [batch_size, *declared[1:]]
     if declared and declared[0] == -1 and all(d > 0 for d in declared[1:]):
         notes.append(f"input {name!r} has an unknown batch dimension; assumed 1 (set it with --input_shapes)")
         return [1, *declared[1:]]
@@ -334,22 +383,30 @@ def _weight_nodes(nodes: dict[str, Any], order: list[str], inputs: set[str]) -> 
 
 # ---- shapes
 def _infer_tensor_info(gd: Any, by_name: dict[str, Any], order: list[str],  # noqa: ANN401
-                       used: set[str]) -> dict[str, list[TensorInfo]]:
+                       used: set[str], custom: set[str] = frozenset(),  # type: ignore[assignment]
+                       dynamic: list[str] | None = None) -> dict[str, list[TensorInfo]]:
     """Static dtype and shape of every output of every needed node. Shapes TF cannot infer statically are
     taken from one run on zero inputs (only for outputs something reads: e.g. FusedBatchNormV3's reserve space
     is never read and stays unknown).
 
     Large float constants (weights) enter TensorFlow's graph as placeholders of their shape: shapes never depend
-    on weight values, and the graph then holds no copy of them."""
+    on weight values, and the graph then holds no copy of them. Custom ops TensorFlow cannot run are replaced by
+    stand-ins of their declared outputs (handlers/custom.py); outputs with no declared shape stay unknown (())."""
     tf = tensorflow()
     g = tf.Graph()
     sub = type(gd)()
     sub.versions.CopyFrom(gd.versions)
     sub.library.CopyFrom(gd.library)
     keep = set(order)
+    opaque: set[str] = set()  # custom-op outputs with no known shape: written with an unknown shape
     for name in order:
-        nd = sub.node.add()
         src = by_name[name]
+        if name in custom and not tf_has_kernel(src.op):
+            sig = output_signature(src, [])
+            sub.node.extend(stand_ins(src, sig))
+            opaque.update(f"{name}:{k}" for k, (_, shape) in enumerate(sig) if shape is None)
+            continue
+        nd = sub.node.add()
         if _is_large_float_const(src):
             nd.name = name
             nd.op = "Placeholder"
@@ -379,7 +436,7 @@ def _infer_tensor_info(gd: Any, by_name: dict[str, Any], order: list[str],  # no
                 continue
             shape = t.shape
             if shape.rank is None or not shape.is_fully_defined():
-                if f"{name}:{t.value_index}" in used:
+                if f"{name}:{t.value_index}" in used and f"{name}:{t.value_index}" not in opaque:
                     unknown.append(t)
                 dims: tuple[int, ...] = ()
             else:
@@ -396,6 +453,8 @@ def _infer_tensor_info(gd: Any, by_name: dict[str, Any], order: list[str],  # no
         rest = [t for t in unknown if all(t is not d for d in dynamic)]
         if rest:
             _concrete_shapes(g, rest, info)
+    if dynamic is not None:
+        dynamic.extend(sorted(opaque))
     return info
 
 
@@ -446,7 +505,7 @@ def _concrete_shapes(g: Any, tensors: list[Any], info: dict[str, list[TensorInfo
     tf = tensorflow()
     feeds = {}
     for op in g.get_operations():
-        if op.type == "Placeholder":
+        if op.type == "Placeholder" and op.outputs[0].shape.is_fully_defined():
             t = op.outputs[0]
             feeds[t] = np.zeros(t.shape.as_list(), dtype=t.dtype.as_numpy_dtype)
     with tf.compat.v1.Session(graph=g) as sess:

@@ -13,10 +13,10 @@ from ..tf_runtime import tensorflow
 from .registry import reference_for
 
 
-def run_nodes(graph: Graph, env: dict[int, Any]) -> dict[int, Any]:  # noqa: ANN401
-    """Run ``graph``'s nodes with TensorFlow given ``env`` (tensor id -> value) holding its inputs (and any
-    constants already made); constants missing from it are created on first use. Returns ``env`` with every
-    tensor's value."""
+def run_nodes(graph: Graph, env: dict[int, Any], only: set[int] | None = None) -> dict[int, Any]:  # noqa: ANN401
+    """Run ``graph``'s nodes (those whose ids are in ``only``, if given) with TensorFlow given ``env`` (tensor id ->
+    value) holding its inputs (and any constants already made); constants missing from it are created on first
+    use. Returns ``env`` with every tensor's value."""
     tf = tensorflow()
 
     def value(t: Tensor) -> Any:  # noqa: ANN401
@@ -25,10 +25,12 @@ def run_nodes(graph: Graph, env: dict[int, Any]) -> dict[int, Any]:  # noqa: ANN
         return env[id(t)]
 
     for node in graph.nodes:
+        if only is not None and id(node) not in only:
+            continue
         outs = reference_for(node)(node, *[None if t is None else value(t) for t in node.inputs])
         for t, v in zip(node.outputs, outs, strict=True):
             env[id(t)] = v
-    for t in graph.outputs:
+    for t in graph.outputs if only is None else ():
         value(t)
     return env
 
@@ -38,6 +40,24 @@ def run_graph(graph: Graph, inputs: Sequence[Any]) -> list[Any]:  # noqa: ANN401
     runs its subgraphs."""
     env = run_nodes(graph, {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)})
     return [env[id(t)] for t in graph.outputs]
+
+
+def can_run(node: Node) -> bool:
+    """Whether the reference executor can compute ``node`` (custom ops only when TensorFlow has their kernel)."""
+    return node.op != "custom" or bool(getattr(node.attrs, "tf_kernel", False))
+
+
+def _needed(graph: Graph, fetch: Sequence[Tensor]) -> set[int]:
+    """Ids of the nodes the fetched tensors depend on."""
+    needed: set[int] = set()
+    stack = [t.producer for t in fetch if t.producer is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in needed:
+            continue
+        needed.add(id(node))
+        stack.extend(t.producer for t in node.inputs if t is not None and t.producer is not None)
+    return needed
 
 
 def evaluate_node(node: Node, values: Sequence[Any]) -> list[Any]:  # noqa: ANN401
@@ -68,8 +88,9 @@ class ReferenceExecutor:
     def _build(self) -> Callable[..., Any]:
         tf = tensorflow()
         graph, fetch, summarize = self.graph, self.fetch, self.summarize
+        needed = _needed(graph, fetch)
         consts: dict[int, Any] = {}
-        for node in graph.nodes:
+        for node in (n for n in graph.nodes if id(n) in needed):
             for t in node.inputs:
                 if t is not None and t.is_const and id(t) not in consts:
                     consts[id(t)] = tf.constant(t.data)
@@ -80,7 +101,7 @@ class ReferenceExecutor:
         def run(*inputs: Any) -> list[Any]:  # noqa: ANN401
             env: dict[int, Any] = {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)}
             env.update(consts)
-            run_nodes(graph, env)
+            run_nodes(graph, env, needed)
             values = [env[id(t)] for t in fetch]
             if summarize is None:
                 return values

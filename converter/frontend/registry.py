@@ -22,7 +22,7 @@ REFERENCES: dict[str, ReferenceFn] = {}
 ELEMENTWISE: set[str] = set()
 
 _HANDLER_MODULES = ("control", "functional", "nn", "math", "array", "shapes", "fake_quant", "einsum",
-                    "space_batch")
+                    "space_batch", "custom")
 
 
 def tf_op(*op_types: str, elementwise: bool = False) -> Callable[[HandlerFn], HandlerFn]:

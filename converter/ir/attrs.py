@@ -229,9 +229,30 @@ class IfAttrs:
         return None
 
 
+CustomOption = bool | int | float | str | tuple[int, ...] | tuple[float, ...] | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CustomAttrs:
+    """An op with no TFLite builtin, written as a CUSTOM operator (--allow_custom_ops).
+
+    ``code``: the operator's custom code (the TF op type). ``options``: the node's attributes as (name, value),
+    sorted by name, written as a FlexBuffer map. ``quantized`` (the node's ``_output_quantized``): the kernel reads
+    quantized inputs and writes quantized outputs; ``float_outputs`` (``_support_output_type_float_in_quantized_op``):
+    its float outputs stay float in a quantized model. ``tf_kernel``: TensorFlow can run the op (so the reference
+    executor can, e.g. to calibrate what follows it); ``node_def``: the serialized TF NodeDef, for that."""
+
+    code: str
+    options: tuple[tuple[str, CustomOption], ...] = ()
+    quantized: bool = False
+    float_outputs: bool = False
+    tf_kernel: bool = False
+    node_def: bytes = b""
+
+
 Attrs = (
     NoAttrs | FusedActivationAttrs | Conv2DAttrs | DepthwiseConv2DAttrs | TransposeConvAttrs
     | FullyConnectedAttrs | Pool2DAttrs | AxisAttrs | ReduceAttrs | SoftmaxAttrs | ReshapeAttrs | SqueezeAttrs
     | StridedSliceAttrs | ResizeAttrs | LeakyReluAttrs | GeluAttrs | BatchMatMulAttrs | SplitAttrs
-    | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs | WhileAttrs | IfAttrs
+    | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs | WhileAttrs | IfAttrs | CustomAttrs
 )

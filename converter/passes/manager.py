@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..ir import Graph
@@ -11,7 +12,7 @@ from .canonicalize import CanonicalizeArithmetic
 from .cse import EliminateCommonSubexpressions
 from .dce import DeadCodeElimination
 from .dedupe import DedupeConstants
-from .fake_quant import AbsorbFakeQuant
+from .fake_quant import AbsorbFakeQuant, DropFakeQuantBarriers
 from .fold_batch_norm import FoldBatchNorm, LowerBatchNorm
 from .fold_constants import FoldConstants
 from .fold_pad import FoldPadIntoConv
@@ -24,14 +25,16 @@ from .legalize import AddMissingBias, DropZeroBias
 from .remove_identity import RemoveIdentity
 
 
-def default_phases() -> list[tuple[str, list[Pass]]]:
+def default_phases(reorder_across_fake_quant: bool = False, dedupe_min_bytes: int = 0) -> list[tuple[str, list[Pass]]]:
     """Each phase repeats its passes until none fires.
 
     cleanup: RemoveIdentity first, since identities (frozen variables' `read`) hide constants and patterns from
         every later pass; CanonicalizeArithmetic turns div/sub by constants into mul/add, which batch-norm folding
         and the activation patterns expect; FoldConstants turns weight subgraphs (TF1's mul_fold/add_fold, transposes of filters
         into TFLite layout) into constants; AbsorbFakeQuant needs constant weights to quantize them, and makes
-        new constants that FoldConstants then carries through layout ops; DCE drops what folding orphaned.
+        new constants that FoldConstants then carries through layout ops; DCE drops what folding orphaned. Unless
+        ``reorder_across_fake_quant`` (TOCO's flag), an activation's FakeQuant stays a barrier no fusion crosses
+        until the lowering phase drops it (its range is already on the tensor).
         FuseDilatedConv here, before folding: the bias add or batch norm that stood between the convolution and
         BatchToSpaceND then follows the new dilated convolution directly, where FoldBatchNorm/FuseBiasAdd fold it.
     folding: runs on constant weights. FoldBatchNorm and FuseBiasAdd alternate until neither fires (conv ->
@@ -41,17 +44,19 @@ def default_phases() -> list[tuple[str, list[Pass]]]:
         fuse a relu into the layer producing its input. FuseActivation only after folding is complete: an
         activation fused into a stray add would hide that add from FuseBiasAdd. FuseHardSwish after it (it
         accepts relu6 fused into the x + 3 add); FuseGelu needs CanonicalizeArithmetic's x * (1/sqrt2) form.
-    lowering: batch norms that did not follow a conv become mul + add; FoldConstants precomputes their
+    lowering: DropFakeQuantBarriers first (every fusion is done); batch norms that did not follow a conv become
+        mul + add; FoldConstants precomputes their
         constants; AddMissingBias last, after every bias-producing fusion had its chance; DedupeConstants after
         everything that refuses shared weights.
     """
     return [
-        ("cleanup", [RemoveIdentity(), FoldConstants(), AbsorbFakeQuant(), CanonicalizeArithmetic(),
-                     EliminateCommonSubexpressions(), FuseDilatedConv(), DeadCodeElimination()]),
+        ("cleanup", [RemoveIdentity(), FoldConstants(), AbsorbFakeQuant(keep_barriers=not reorder_across_fake_quant),
+                     CanonicalizeArithmetic(), EliminateCommonSubexpressions(), FuseDilatedConv(),
+                     DeadCodeElimination()]),
         ("folding", [FoldBatchNorm(), FuseBiasAdd(), FoldPadIntoConv(), DeadCodeElimination()]),
         ("activation", [FusePRelu(), FuseActivation(), FuseHardSwish(), FuseGelu(), DeadCodeElimination()]),
-        ("lowering", [LowerBatchNorm(), FoldConstants(), DeadCodeElimination(), AddMissingBias(),
-                      DropZeroBias(), DedupeConstants()]),
+        ("lowering", [DropFakeQuantBarriers(), LowerBatchNorm(), FoldConstants(), DeadCodeElimination(),
+                      AddMissingBias(), DropZeroBias(), DedupeConstants(dedupe_min_bytes)]),
     ]
 
 
@@ -64,14 +69,18 @@ class PassStats:
 
 
 class PassManager:
-    def __init__(self, phases: list[tuple[str, list[Pass]]] | None = None, max_rounds: int = 20) -> None:
+    def __init__(self, phases: list[tuple[str, list[Pass]]] | None = None, max_rounds: int = 20,
+                 on_change: Callable[[str, Graph], None] | None = None) -> None:
+        """``on_change(pass name, graph)`` is called after every pass that changed the graph."""
         self.phases = phases if phases is not None else default_phases()
         self.max_rounds = max_rounds
+        self.on_change = on_change
 
     def run(self, graph: Graph) -> PassStats:
         """Run the phases on ``graph`` and on every subgraph of its control-flow nodes (each on its own: a pass
         never moves nodes between graphs)."""
         stats = PassStats()
+        on_change = self.on_change
         for _, passes in self.phases:
             for _ in range(self.max_rounds):
                 changed = 0
@@ -86,6 +95,8 @@ class PassManager:
                     stats.seconds[p.name] = stats.seconds.get(p.name, 0.0) + time.perf_counter() - t0
                     stats.fired[p.name] = stats.fired.get(p.name, 0) + n
                     changed += n
+                    if n and on_change is not None:
+                        on_change(p.name, graph)
                 if not changed:
                     break
         graph.validate()

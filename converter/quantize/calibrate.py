@@ -38,9 +38,12 @@ class CalibrationStats:
 
 def activations(graph: Graph) -> list[Tensor]:
     """Float tensors computed by the graph (inputs and node outputs), the ones that need a range."""
+    from ..frontend.reference import can_run  # noqa: PLC0415 (TensorFlow)
+
     out: list[Tensor] = [t for t in graph.inputs if t.dtype == np.float32]
     for node in graph.nodes:
-        out.extend(t for t in node.outputs if t.dtype == np.float32)
+        if can_run(node):  # a custom op TensorFlow cannot run (TFLite_Detection_PostProcess) is not calibrated
+            out.extend(t for t in node.outputs if t.dtype == np.float32)
     return out
 
 

@@ -88,5 +88,6 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
         stats_dtype=np.dtype(stats_dtype),
         default_range=config.default_ranges,
         allow_float_fallback=config.allow_float_fallback,
+        concat_input_ranges=config.change_concat_input_ranges,
     )
     return opts, notes

@@ -33,7 +33,7 @@ from .params import (
 )
 from .precision import LayerPrecision, Precision, PrecisionPlan
 from .qmath import INT8, INT16, UINT8, dequantize_array
-from .spec import FLOAT_REASONS, In, OpQuantSpec, Out, has_kernel, input_role, spec_for
+from .spec import FLOAT_REASONS, In, OpQuantSpec, Out, has_kernel, input_role, node_spec
 
 FLOAT32 = np.dtype(np.float32)
 
@@ -52,6 +52,9 @@ class QuantizeOptions:
     int16_weights_per_channel: bool = True
     # Per-channel input means from calibration, by tensor name: enables bias correction of per-tensor weights.
     activation_means: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # --change_concat_input_ranges: concatenation inputs take the output's range (True) or keep theirs (False;
+    # int8 then requantizes them); None: uint8 keeps them (its kernel rescales), int8 moves them.
+    concat_input_ranges: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,12 @@ class _Quantizer:
             if asked.weight_bits != 8:
                 raise QuantizationError(f"{node.name}: {asked.weight_bits}-bit weights are not supported")
             dt = asked.precision.activation_dtype
-            spec = spec_for(node.op)
+            spec = node_spec(node)
             reason = None
             if asked.precision is Precision.FLOAT:
                 reason = asked.reason or "kept float"
+            elif spec is None and node.op == "custom":
+                reason = f"custom op {getattr(node.attrs, 'code', '?')} takes float data (no _output_quantized)"
             elif spec is None:
                 reason = FLOAT_REASONS.get(node.op, f"no integer kernel for {node.op}")
             elif not has_kernel(spec, dt):
@@ -165,6 +170,36 @@ class _Quantizer:
                     continue
                 x.qrange = QuantRange(y.qrange.min, y.qrange.max, None, y.qrange.num_bits, y.qrange.narrow_range,
                                       y.qrange.fake_quant, RangeSource.PROPAGATED)
+
+    def union_concat_ranges(self) -> None:
+        """A concatenation (or pack) whose output has no range of its own takes the union of its inputs' ranges
+        (TOCO's rule, which SSD exports rely on: FakeQuant after each head, none after the concat)."""
+        for node in self.g.nodes:
+            spec = self.qnodes.get(id(node))
+            if spec is None or not spec.variadic or spec.inputs[0] is not In.SAME_AS_OUT or len(node.outputs) != 1:
+                continue
+            y = node.outputs[0]
+            rs = [self._range_through_same(t) for t in node.inputs if t is not None and not t.is_const]
+            if y.qrange is not None or not rs or any(r is None or r.per_channel for r in rs):
+                continue
+            lo = min(min(r.min) for r in rs)  # type: ignore[union-attr]
+            hi = max(max(r.max) for r in rs)  # type: ignore[union-attr]
+            y.qrange = rs[0] if all(r == rs[0] for r in rs) else \
+                QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED)
+
+    def _range_through_same(self, t: Tensor) -> QuantRange | None:
+        """``t``'s range, or that of the tensor a chain of same-scale ops (reshape, pad ...) passes on to it."""
+        while t.qrange is None and t.producer is not None:
+            spec = self.qnodes.get(id(t.producer))
+            src = t.producer.inputs[spec.data_input] if spec is not None and spec.output is Out.SAME else None
+            if src is None:
+                return None
+            t = src
+        return t.qrange
+
+    def _rescales(self, spec: OpQuantSpec, dt: np.dtype) -> bool:
+        """Whether the kernel rescales inputs itself and they keep their own parameters (uint8 concatenation)."""
+        return dt == UINT8 and spec.uint8_rescales_inputs and self.o.concat_input_ranges is not True
 
     def share_sum_ranges(self) -> None:
         """Addends computed only to be summed share the sum's range. For an integer add without a fused activation
@@ -264,14 +299,16 @@ class _Quantizer:
                     self.params[id(t)] = p2
         for node in self.g.nodes:
             spec = self.qnodes.get(id(node))
-            if spec is None:
-                # Float island: tensors it hands to integer nodes need a range for the QUANTIZE in between.
+            if spec is None or spec.float_outputs:
+                # Float island (or a kernel's float outputs): tensors it hands to integer nodes need a range for the
+                # QUANTIZE in between.
                 for t in node.outputs:
                     if _is_float(t) and any(id(c) in self.qnodes for c in t.consumers):
                         p3 = self._range_params(t, missing)
                         if p3 is not None:
                             self.params[id(t)] = p3
-                continue
+                if spec is None:
+                    continue
             for t in node.inputs:  # activations from outside any node (should only be graph inputs)
                 if t is not None and not t.is_const and _is_float(t) and id(t) not in self.params \
                         and t.producer is None:
@@ -279,7 +316,7 @@ class _Quantizer:
                     if p4 is not None:
                         self.params[id(t)] = p4
             for t in node.outputs:
-                if not _is_float(t):
+                if not _is_float(t) or spec.float_outputs:
                     continue
                 if spec.output is Out.FIXED:
                     fx = spec.fixed
@@ -328,7 +365,8 @@ class _Quantizer:
             spec = self.qnodes.get(id(node))
             if spec is None or not node.outputs or id(node.outputs[0]) not in self.params:
                 continue
-            if self.node_dt[id(node)] == UINT8 and spec.uint8_rescales_inputs:
+            if self._rescales(spec, self.node_dt[id(node)]) or \
+                    (spec.uint8_rescales_inputs and self.o.concat_input_ranges is False):
                 continue
             out_p = self.params[id(node.outputs[0])]
             for i, t in enumerate(node.inputs):
@@ -344,6 +382,8 @@ class _Quantizer:
                     continue
                 if self.tensor_dt(t) != out_p.dtype:
                     continue  # another precision: it reads a requantized view anyway
+                if self._keeps_trained_clamp(t, out_p) and self.o.concat_input_ranges is not True:
+                    continue
                 followers: list[Node] = []
                 others = [c for c in t.consumers if c is not node]
                 if all(self._accepts_scale(c, t, out_p, followers, spec.drops_values) for c in others):
@@ -358,6 +398,12 @@ class _Quantizer:
         write any scale, so it quantizes straight onto the scale its reader needs (one rounding, not two)."""
         return (any(t is x for x in self.g.inputs) and self.o.input_dtype == FLOAT32 and id(t) not in self.feed_params
                 and not (t.qrange is not None and t.qrange.fake_quant))
+
+    def _keeps_trained_clamp(self, t: Tensor, p: QuantParams) -> bool:
+        """A fake-quant range narrower than ``p``'s: training clamped ``t`` to it, which writing ``t`` on ``p``'s
+        wider grid would undo (TOCO did that only with --change_concat_input_ranges=true)."""
+        r = t.qrange
+        return r is not None and r.fake_quant and (min(r.min) > p.min[0] + 1e-6 or max(r.max) < p.max[0] - 1e-6)
 
     def _accepts_scale(self, node: Node, t: Tensor, p: QuantParams, followers: list[Node],
                        clamped: bool = False) -> bool:
@@ -421,7 +467,8 @@ class _Quantizer:
 
     def _is_integer_region(self, t: Tensor) -> bool:
         if t.producer is not None:
-            return id(t.producer) in self.qnodes
+            spec = self.qnodes.get(id(t.producer))
+            return spec is not None and not spec.float_outputs
         return any(t is x for x in self.g.inputs) and id(t) in self.params
 
     def _const(self, node: Node, index: int, t: Tensor, p: QuantParams, narrow: bool = False) -> None:
@@ -493,8 +540,7 @@ class _Quantizer:
                     r = QuantRange.per_tensor(float(data.min()), float(data.max()), RangeSource.WEIGHTS)
                     self._const(node, i, t, activation_params(r, dt))
                 continue
-            want = out_p if role is In.SAME_AS_OUT and not (dt == UINT8 and spec.uint8_rescales_inputs) \
-                else None
+            want = out_p if role is In.SAME_AS_OUT and not self._rescales(spec, dt) else None
             if spec.output is Out.SAME and i == spec.data_input:
                 want = out_p
             if want is None and self.params[id(t)].dtype != dt:  # an activation of another precision
@@ -533,8 +579,8 @@ class _Quantizer:
         for k, t in enumerate(outs):
             internal = self.params.get(id(t)) if self._is_integer_region(t) else None
             want = o.output_dtype
-            if internal is None and want == FLOAT32:
-                continue
+            if internal is None and (want == FLOAT32 or self._float_kernel_output(t)):
+                continue  # float, or float by the kernel's contract (_support_output_type_float_in_quantized_op)
             if internal is not None and internal.dtype == want:
                 continue
             name = t.name
@@ -552,6 +598,10 @@ class _Quantizer:
             g.rename(new, name)
         g.set_outputs(outs)
 
+    def _float_kernel_output(self, t: Tensor) -> bool:
+        spec = self.qnodes.get(id(t.producer)) if t.producer is not None else None
+        return spec is not None and spec.float_outputs
+
     def finish(self) -> None:
         count = 0
         for t in self.g.tensors():
@@ -560,6 +610,8 @@ class _Quantizer:
                 continue
             # Float-island outputs keep float: their integer readers go through an inserted QUANTIZE.
             if t.producer is not None and id(t.producer) not in self.qnodes and t.producer.op != "quantize":
+                continue
+            if self._float_kernel_output(t):
                 continue
             t.dtype = p.dtype
             t.quant = p
@@ -601,6 +653,7 @@ def quantize_graph(graph: Graph, opts: QuantizeOptions) -> QuantizeResult:
     q = _Quantizer(graph, opts)
     q.choose_nodes()
     q.propagate_back()
+    q.union_concat_ranges()
     q.share_sum_ranges()
     q.assign_params()
     q.unify_same_scale_inputs()

@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..ir import Node
 
 
 class Out(enum.Enum):
@@ -71,6 +75,8 @@ class OpQuantSpec:
     drops_values: bool = False
     # The kernel adds its activation inputs: on one grid in and out it adds exactly (no rounding of the sum).
     sums_inputs: bool = False
+    # The kernel reads quantized inputs but writes float outputs, which stay float in the quantized model.
+    float_outputs: bool = False
 
 
 # LiteRT's int16 softmax, logistic and tanh all write 2^-15 (tanh: [-1, 1); the others [0, 1)).
@@ -162,6 +168,24 @@ FLOAT_REASONS: dict[str, str] = {
     "while": "control flow: the loop's subgraphs run in float, so its trip count follows the float model",
     "if": "control flow: the branches run in float, so the branch taken follows the float model",
 }
+
+
+# Custom ops whose node says they take quantized data (TF attribute _output_quantized, e.g. the SSD exporter's
+# TFLite_Detection_PostProcess): every input quantized on its own range (a constant on its min/max with 0 included,
+# as TOCO quantized the detection anchors); outputs on their own range or, with
+# _support_output_type_float_in_quantized_op, left float. Custom ops without the attribute have no row: they stay
+# float, behind DEQUANTIZE / before QUANTIZE.
+CUSTOM_QUANTIZED = OpQuantSpec((A,), variadic=True)
+CUSTOM_QUANTIZED_FLOAT_OUTPUTS = OpQuantSpec((A,), variadic=True, float_outputs=True)
+
+
+def node_spec(node: Node) -> OpQuantSpec | None:
+    """The rule for ``node``: its op's row; for a custom op, the one its attributes ask for (or none)."""
+    if node.op == "custom":
+        if not getattr(node.attrs, "quantized", False):
+            return None
+        return CUSTOM_QUANTIZED_FLOAT_OUTPUTS if getattr(node.attrs, "float_outputs", False) else CUSTOM_QUANTIZED
+    return spec_for(node.op)
 
 
 def spec_for(op: str) -> OpQuantSpec | None:

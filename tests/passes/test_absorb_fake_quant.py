@@ -132,3 +132,91 @@ def test_non_constant_min_max_raises(tf: Any, load: Any) -> None:  # noqa: ANN40
         AbsorbFakeQuant().run(case.graph)
 
     assert case.graph.op_counts() == counts
+
+
+# ---------------------------------------------------------------- barriers, --drop_fake_quant, float models
+def _conv_fq_relu_fq(tf: Any, const: Any) -> Any:  # noqa: ANN401
+    """conv -> FakeQuant [-3, 5] -> relu -> FakeQuant [0, 4]: a quantization point between a layer and its
+    activation (the placement --reorder_across_fake_quant exists for)."""
+    fq = tf.quantization.fake_quant_with_min_max_args
+
+    def build(x: Any) -> None:  # noqa: ANN401
+        y = fq(tf.nn.conv2d(x, fq(const((3, 3, 3, 4)), W_MIN, W_MAX), 1, "SAME"), A_MIN, A_MAX, name="conv_q")
+        fq(tf.nn.relu(y), 0.0, 4.0, name="out")
+
+    return build
+
+
+@pytest.mark.parametrize("reorder", [False, True])
+def test_fake_quant_barrier_keeps_the_quantization_point(tf: Any, const: Any, load: Any, reorder: bool) -> None:  # noqa: ANN401
+    """Without --reorder_across_fake_quant (TOCO's default) the conv keeps its own grid and the relu stays a
+    separate op; with it, the relu fuses into the conv and only the output's grid remains. Either way the IR with
+    its ranges applied computes the fake-quant graph exactly."""
+    from converter.frontend.reference import ReferenceExecutor
+    from converter.passes.manager import PassManager, default_phases
+
+    case = load(_conv_fq_relu_fq(tf, const), prep=False, scale=2.0)
+    g = case.graph
+    before = case.ref()
+    stats = PassManager(default_phases(reorder_across_fake_quant=reorder)).run(g)
+    fq = tf.quantization.fake_quant_with_min_max_args
+    conv = case.node("conv_2d")
+    if reorder:
+        assert g.op_counts() == {"conv_2d": 1}
+        assert stats.fired["fuse_activation"] == 1 and stats.fired["drop_fake_quant_barriers"] == 0
+        assert conv.attrs.activation.value == "RELU" and conv.output.qrange == fq_range(0.0, 4.0)
+        return
+    assert g.op_counts() == {"conv_2d": 1, "relu": 1}
+    assert stats.fired["fuse_activation"] == 0 and stats.fired["drop_fake_quant_barriers"] == 2
+    relu = case.node("relu")
+    assert conv.output.qrange == fq_range(A_MIN, A_MAX) and relu.output.qrange == fq_range(0.0, 4.0)
+    assert relu.input(0) is conv.output
+    # Apply each recorded range where training applied its FakeQuant: the result is the original graph's.
+    conv_out = ReferenceExecutor(g, fetch=[conv.output])(case.feeds)[0]
+    simulated = fq(tf.nn.relu(fq(conv_out, A_MIN, A_MAX)), 0.0, 4.0).numpy()
+    np.testing.assert_array_equal(simulated, before[0])
+
+
+def test_drop_fake_quant(tf: Any, const: Any, load: Any) -> None:  # noqa: ANN401
+    """--drop_fake_quant: every FakeQuant bypassed, no range recorded; the graph computes plain float."""
+    from converter.passes.fake_quant import DropFakeQuant
+
+    weights: list[np.ndarray] = []
+    fq = tf.quantization.fake_quant_with_min_max_args
+
+    def build(x: Any) -> None:  # noqa: ANN401
+        w = const((3, 3, 3, 4))
+        weights.append(tf.get_static_value(w))
+        fq(tf.nn.relu(fq(tf.nn.conv2d(fq(x, -1.0, 1.0), fq(w, W_MIN, W_MAX), 1, "SAME"), A_MIN, A_MAX)), 0.0, 4.0,
+           name="out")
+
+    case = load(build, prep=False)
+    g = case.graph
+    assert g.op_counts()["fake_quant"] == 4
+    assert DropFakeQuant().run(g) == 4
+    assert "fake_quant" not in g.op_counts()
+    assert all(t.qrange is None for t in g.tensors())
+    x = case.feeds[0]
+    plain = tf.nn.relu(tf.nn.conv2d(x, weights[0], 1, "SAME")).numpy()
+    np.testing.assert_allclose(case.ref()[0], plain, rtol=1e-6, atol=1e-6)
+
+
+def test_materialize_fake_quant_in_float_models(tf: Any, const: Any, load: Any) -> None:  # noqa: ANN401
+    """Float models: each activation's fake-quant point becomes QUANTIZE + DEQUANTIZE on its uint8 grid, and the
+    IR then computes exactly what the FakeQuant graph computes (TensorFlow's FakeQuant kernel)."""
+    from converter.ir import QuantParams
+    from converter.passes.fake_quant import MaterializeFakeQuant
+    from converter.passes.manager import PassManager
+
+    case = load(_conv_fq_relu_fq(tf, const), prep=False, scale=2.0)
+    g = case.graph
+    PassManager().run(g)
+    assert MaterializeFakeQuant().run(g) == 2
+    g.toposort()
+    g.validate()
+    assert g.op_counts() == {"conv_2d": 1, "relu": 1, "quantize": 2, "dequantize": 2}
+    qs = [n.output for n in case.ops("quantize")]
+    assert {q.quant.dtype.name for q in qs} == {"uint8"}
+    assert all(isinstance(q.quant, QuantParams) for q in qs)
+    assert g.outputs[0].name == "out" and g.outputs[0].producer.op == "dequantize"
+    np.testing.assert_array_equal(case.ref()[0], case.tf_out[0])

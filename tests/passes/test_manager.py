@@ -87,7 +87,7 @@ def test_qat_conv_net(tf: Any, const: Any, load: Any, rng: Any) -> None:  # noqa
     stats = PassManager().run(g)
 
     assert stats.fired == fired_only(stats.fired, remove_identity=1, fold_constants=1, absorb_fake_quant=2,
-                                     fuse_bias_add=1, fuse_activation=1)
+                                     fuse_bias_add=1, fuse_activation=1, drop_fake_quant_barriers=1)
     assert g.op_counts() == {"conv_2d": 1}
     conv = case.node("conv_2d")
     assert conv.attrs.activation is Activation.RELU6

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ...ir import Node
 from ...ir.attrs import FakeQuantAttrs
 from ...tf_runtime import tensorflow
@@ -41,6 +43,12 @@ def fake_quant_args(ctx: ImportContext) -> None:
     ctx.emit("fake_quant", [ctx.input(0)], attrs)
 
 
+@reference("fake_quant_barrier")
+def ref_fake_quant_barrier(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
+    """A fake-quant point kept as a fusion barrier (passes/fake_quant.py): its range is on x, y = x."""
+    return [x]
+
+
 @reference("fake_quant")
 def ref_fake_quant(node: Node, x: Any, lo: Any = None, hi: Any = None) -> list[Any]:  # noqa: ANN401
     tf = tensorflow()
@@ -52,3 +60,32 @@ def ref_fake_quant(node: Node, x: Any, lo: Any = None, hi: Any = None) -> list[A
         return [q.fake_quant_with_min_max_vars_per_channel(x, lo, hi, num_bits=a.num_bits,
                                                            narrow_range=a.narrow_range)]
     return [q.fake_quant_with_min_max_vars(x, lo, hi, num_bits=a.num_bits, narrow_range=a.narrow_range)]
+
+
+@reference("quantize")
+def ref_quantize(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
+    """QUANTIZE as LiteRT computes it: q = clamp(round_half_away(real / s) + z) in the output's integer type (an
+    integer input is requantized from its own parameters)."""
+    tf = tensorflow()
+    src, out = node.input(0), node.output
+    p = out.quant
+    if p is None or p.per_channel:
+        raise ValueError(f"{node.name}: quantize needs per-tensor parameters on its output")
+    real = tf.cast(x, tf.float64)
+    if src.quant is not None:
+        real = (real - float(src.quant.zero_point[0])) * float(src.quant.scale[0])
+    scaled = real / float(np.float32(p.scale[0]))
+    q = tf.sign(scaled) * tf.floor(tf.abs(scaled) + 0.5) + float(p.zero_point[0])
+    info = np.iinfo(out.dtype)
+    return [tf.cast(tf.clip_by_value(q, float(info.min), float(info.max)), tf.as_dtype(out.dtype))]
+
+
+@reference("dequantize")
+def ref_dequantize(node: Node, q: Any) -> list[Any]:  # noqa: ANN401
+    """DEQUANTIZE: real = s * (q - z)."""
+    tf = tensorflow()
+    p = node.input(0).quant
+    if p is None or p.per_channel:
+        raise ValueError(f"{node.name}: dequantize needs per-tensor parameters on its input")
+    real = (tf.cast(q, tf.float32) - float(p.zero_point[0])) * float(np.float32(p.scale[0]))
+    return [tf.cast(real, tf.as_dtype(node.output.dtype))]
