@@ -16,7 +16,7 @@ import numpy as np
 from ..ir import Node
 from ..ir.attrs import Activation, Padding
 
-FieldValue = int | float | bool | list[int]
+FieldValue = int | float | bool | list[int] | list[float]
 
 _PADDING = {Padding.SAME: 0, Padding.VALID: 1}
 _ACTIVATION = {Activation.NONE: 0, Activation.RELU: 1, Activation.RELU_N1_TO_1: 2, Activation.RELU6: 3,
@@ -116,6 +116,11 @@ def _space_batch_version(node: Node) -> int:
     if len(node.input(0).shape) == 3:
         return 3
     return _int8_version(2)(node)
+
+
+def _gather_nd_version(node: Node) -> int:
+    dt = _in_dtype(node)
+    return 5 if dt == _BOOL else 4 if _in_dtype(node, 1) == _INT16 else 3 if dt == _INT16 else 1
 
 
 def _fill_version(node: Node) -> int:
@@ -235,6 +240,22 @@ OPS: dict[str, OpEntry] = {
     "fill": OpEntry("FILL", "FillOptions", version=_fill_version),
     "zeros_like": OpEntry("ZEROS_LIKE", "ZerosLikeOptions"),
     "range": OpEntry("RANGE", "RangeOptions", version=lambda n: 2 if _in_dtype(n) == _INT64 else 1),
+    "gather_nd": OpEntry("GATHER_ND", "GatherNdOptions", version=_gather_nd_version),
+    "scatter_nd": OpEntry("SCATTER_ND", "ScatterNdOptions"),
+    "sparse_to_dense": OpEntry("SPARSE_TO_DENSE", "SparseToDenseOptions", lambda n: {"ValidateIndices": False},
+                               lambda n: 3 if _in_dtype(n, 2) in (_INT8, _UINT8) else
+                               2 if _in_dtype(n, 2) == _INT64 else 1),
+    "one_hot": OpEntry("ONE_HOT", "OneHotOptions", lambda n: {"Axis": n.attrs.axis}),  # type: ignore[union-attr]
+    "matrix_diag": OpEntry("MATRIX_DIAG", "MatrixDiagOptions"),
+    "matrix_set_diag": OpEntry("MATRIX_SET_DIAG", "MatrixSetDiagOptions"),
+    "reverse_sequence": OpEntry("REVERSE_SEQUENCE", "ReverseSequenceOptions",
+                                lambda n: {"SeqDim": n.attrs.seq_dim, "BatchDim": n.attrs.batch_dim}),  # type: ignore[union-attr]
+    "topk_v2": OpEntry("TOPK_V2", "TopKV2Options", version=_int8_version(2)),
+    "unique": OpEntry("UNIQUE", "UniqueOptions",
+                      lambda n: {"IdxOutType": tensor_type(np.dtype(n.attrs.idx_out_type))}),  # type: ignore[union-attr]
+    "where": OpEntry("WHERE", "WhereOptions", version=lambda n: 1 if _in_dtype(n) == _BOOL else 2),
+    "bucketize": OpEntry("BUCKETIZE", "BucketizeOptions",
+                         lambda n: {"Boundaries": [float(b) for b in n.attrs.boundaries]}),  # type: ignore[union-attr]
     "broadcast_to": OpEntry("BROADCAST_TO", "BroadcastToOptions",
                             version=lambda n: 3 if _in_dtype(n) in (_INT8, _INT16) else 2),
     "squeeze": OpEntry("SQUEEZE", "SqueezeOptions", lambda n: {"SqueezeDims": list(n.attrs.axes)}),  # type: ignore[union-attr]
@@ -272,7 +293,9 @@ OPS: dict[str, OpEntry] = {
     "split": OpEntry("SPLIT", "SplitOptions", lambda n: {"NumSplits": n.attrs.num_splits},  # type: ignore[union-attr]
                      _int8_version(2, int16=4, data=1)),
     "split_v": OpEntry("SPLIT_V", "SplitVOptions", lambda n: {"NumSplits": n.attrs.num_splits}, _int8_version(2)),  # type: ignore[union-attr]
-    "gather": OpEntry("GATHER", "GatherOptions", lambda n: {"Axis": n.attrs.axis}, _int8_version(2, int16=4)),  # type: ignore[union-attr]
+    "gather": OpEntry("GATHER", "GatherOptions",
+                      lambda n: {"Axis": n.attrs.axis, "BatchDims": n.attrs.batch_dims},  # type: ignore[union-attr]
+                      lambda n: 5 if n.attrs.batch_dims else _int8_version(2, int16=4)(n)),  # type: ignore[union-attr]
     "tile": OpEntry("TILE", "TileOptions", version=_int8_version(3)),
     "reverse_v2": OpEntry("REVERSE_V2", "ReverseV2Options", version=_reverse_version),
     "cast": OpEntry("CAST", "CastOptions",
@@ -309,6 +332,9 @@ OPS: dict[str, OpEntry] = {
     "logical_or": OpEntry("LOGICAL_OR", "LogicalOrOptions"),
     "logical_not": OpEntry("LOGICAL_NOT", "LogicalNotOptions"),
     "select_v2": OpEntry("SELECT_V2", "SelectV2Options"),
+    "select": OpEntry("SELECT", "SelectOptions",
+                      version=lambda n: 3 if any(len(t.shape) == 5 for t in n.inputs if t is not None) else
+                      _int8_version(2)(n)),
     "transpose_conv": OpEntry("TRANSPOSE_CONV", "TransposeConvOptions",
                               lambda n: {"Padding": _PADDING[n.attrs.padding], "StrideW": n.attrs.stride[1],  # type: ignore[union-attr]
                                          "StrideH": n.attrs.stride[0], **_bias_type_fields(n, 3)},  # type: ignore[union-attr]

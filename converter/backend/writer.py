@@ -85,7 +85,8 @@ def _build_options(b: flatbuffers.Builder, table: str, fields: dict[str, FieldVa
     vectors = {}
     for name, value in fields.items():
         if isinstance(value, list):
-            vectors[name] = b.CreateNumpyVector(np.asarray(value, dtype=np.int32))
+            is_float = any(isinstance(v, float) for v in value)
+            vectors[name] = b.CreateNumpyVector(np.asarray(value, dtype=np.float32 if is_float else np.int32))
     mod.Start(b)
     for name, value in fields.items():
         adder = getattr(mod, f"Add{name}")

@@ -162,7 +162,10 @@ class ImportContext:
         from .registry import ELEMENTWISE  # noqa: PLC0415
 
         if self.op_type in ELEMENTWISE:
-            return broadcast_shapes(*(t.shape for t in self._inputs))
+            try:
+                return broadcast_shapes(*(t.shape for t in self._inputs))
+            except ValueError:
+                pass
         raise self.fail(f"the rank of output {i} depends on a value known only at run time, which TFLite cannot "
                         "express here; make the operands that decide it constants")
 

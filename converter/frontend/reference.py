@@ -119,10 +119,12 @@ class ReferenceExecutor:
 
     def samples(self, arrays: Sequence[np.ndarray], start: int, stop: int) -> list[np.ndarray]:
         """Samples ``start:stop`` of each input (first axis = samples) as ``run_batch`` takes them. Unbatched, one
-        sample at a time: a batch-1 input keeps its batch axis, a scalar input (one value per sample) is the value."""
+        sample at a time: a batch-1 input keeps its batch axis; a scalar or an input of another batch size holds
+        whole values (one per sample)."""
         if self.batched:
             return [a[start:stop] for a in arrays]
-        return [a[start:start + 1] if t.shape else a[start] for t, a in zip(self.graph.inputs, arrays, strict=True)]
+        return [a[start:start + 1] if t.shape and t.shape[0] == 1 else a[start]
+                for t, a in zip(self.graph.inputs, arrays, strict=True)]
 
     def __call__(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run on a batch: one array per graph input (first axis = samples). Returns one array per fetch."""

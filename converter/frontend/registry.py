@@ -21,8 +21,8 @@ REFERENCES: dict[str, ReferenceFn] = {}
 # TF ops whose outputs have their inputs' broadcast shape (used when TensorFlow cannot tell an output's rank).
 ELEMENTWISE: set[str] = set()
 
-_HANDLER_MODULES = ("control", "functional", "nn", "math", "array", "shapes", "fake_quant", "einsum",
-                    "space_batch", "custom")
+_HANDLER_MODULES = ("control", "functional", "nn", "math", "array", "shapes", "gather_scatter", "matrix", "selection",
+                    "fake_quant", "einsum", "space_batch", "custom")
 
 
 def tf_op(*op_types: str, elementwise: bool = False) -> Callable[[HandlerFn], HandlerFn]:

@@ -250,9 +250,41 @@ class CustomAttrs:
     node_def: bytes = b""
 
 
+@dataclass(frozen=True)
+class GatherAttrs:
+    """gather: along ``axis``, the first ``batch_dims`` dims of params and indices are batch dims."""
+
+    axis: int
+    batch_dims: int = 0
+
+
+@dataclass(frozen=True)
+class OneHotAttrs:
+    axis: int
+
+
+@dataclass(frozen=True)
+class ReverseSequenceAttrs:
+    seq_dim: int
+    batch_dim: int
+
+
+@dataclass(frozen=True)
+class BucketizeAttrs:
+    """The output is the index of the bucket: the number of boundaries <= x."""
+
+    boundaries: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class UniqueAttrs:
+    idx_out_type: str
+
+
 Attrs = (
     NoAttrs | FusedActivationAttrs | Conv2DAttrs | DepthwiseConv2DAttrs | TransposeConvAttrs
     | FullyConnectedAttrs | Pool2DAttrs | AxisAttrs | ReduceAttrs | SoftmaxAttrs | ReshapeAttrs | SqueezeAttrs
     | StridedSliceAttrs | ResizeAttrs | LeakyReluAttrs | GeluAttrs | BatchMatMulAttrs | SplitAttrs
-    | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs | WhileAttrs | IfAttrs | CustomAttrs
+    | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs | WhileAttrs | IfAttrs | CustomAttrs | GatherAttrs
+    | OneHotAttrs | ReverseSequenceAttrs | BucketizeAttrs | UniqueAttrs
 )

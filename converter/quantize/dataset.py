@@ -181,18 +181,24 @@ def _check(a: np.ndarray, spec: InputSpec, path: Path) -> np.ndarray:
     where = f"representative dataset {path}, input {spec.signature_name!r}"
     if a.dtype.kind not in "biuf":
         raise CalibrationError(f"{where}: dtype {a.dtype} is not numeric; save int or float arrays")
-    want = spec.shape[1:]
-    if not spec.shape and a.ndim != 1:
-        raise CalibrationError(f"{where}: the input is a scalar; give one value per sample, an array of shape [N] "
-                               f"(got {list(a.shape)})")
-    if not spec.shape:
-        pass
+    # Samples stand on the batch axis of a batch-1 input ([N, ...], or [N, 1, ...]); an input of another batch size
+    # or a scalar takes whole values, one per sample ([N, *shape]).
+    whole = not spec.shape or spec.shape[0] != 1
+    want = tuple(spec.shape) if whole else spec.shape[1:]
+    if not whole and a.ndim == len(spec.shape) + 1 and tuple(a.shape[1:]) == tuple(spec.shape):
+        a = a.reshape(a.shape[0], *want)
+    if whole:
+        if a.ndim != len(want) + 1 or tuple(a.shape[1:]) != want:
+            raise CalibrationError(
+                f"{where}: the input has shape {list(want)}; give one whole value per sample, an array of shape "
+                f"[N{''.join(f', {d}' for d in want)}] (got {list(a.shape)})"
+            )
     elif a.ndim == len(spec.shape) - 1 and tuple(a.shape) == want:
         raise CalibrationError(
             f"{where}: array has shape {list(a.shape)}, one sample without the samples axis; stack samples along "
             f"a first axis: [N, {', '.join(map(str, want))}]"
         )
-    if spec.shape and (a.ndim != len(spec.shape) or tuple(a.shape[1:]) != want):
+    elif a.ndim != len(spec.shape) or tuple(a.shape[1:]) != want:
         raise CalibrationError(
             f"{where}: samples have shape {list(a.shape[1:])} but the model expects {list(want)} "
             f"(array shape {list(a.shape)}; first axis = samples)"

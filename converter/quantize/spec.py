@@ -120,6 +120,10 @@ SPECS: dict[str, OpQuantSpec] = {
     "reshape": OpQuantSpec((A, I), Out.SAME, int16=True),
     "expand_dims": OpQuantSpec((A, I), Out.SAME),
     "identity": OpQuantSpec((A,), Out.SAME),
+    "gather_nd": OpQuantSpec((A, I), Out.SAME),
+    "topk_v2": OpQuantSpec((A, I), Out.SAME),
+    # The kernel copies the input and the diagonal: both at the output's scale.
+    "matrix_set_diag": OpQuantSpec((S, S)),
     "broadcast_to": OpQuantSpec((A, I), Out.SAME, int16=True),
     "fill": OpQuantSpec((I, A), Out.SAME, data_input=1, int16=True),
     "squeeze": OpQuantSpec((A,), Out.SAME, int16=True),
@@ -137,6 +141,7 @@ SPECS: dict[str, OpQuantSpec] = {
     "reverse_v2": OpQuantSpec((A, I), Out.SAME, int16=True),
     # The kernel copies x or y by the bool condition: both at the output's scale (its calibrated range covers both).
     "select_v2": OpQuantSpec((I, S, S), drops_values=True, int16=True),
+    "select": OpQuantSpec((I, S, S), drops_values=True),
     "resize_bilinear": OpQuantSpec((A, I), Out.SAME, int16=True),
     "resize_nearest_neighbor": OpQuantSpec((A, I), Out.SAME, int16=True),
     "softmax": OpQuantSpec((A,), Out.FIXED, SOFTMAX_FIXED, int16=True),

@@ -11,7 +11,7 @@ import pytest
 from tests.errors._support import EXIT_ERROR, expect_failure, expect_failure_subprocess
 
 EXPECTED = (
-    "unsupported ops: 6 node(s) of 4 type(s): Svd x2 (svd_a, svd_b); Unique x2 (uniq_a, uniq_b); "
+    "unsupported ops: 6 node(s) of 4 type(s): MatrixInverse x2 (inv_a, inv_b); Svd x2 (svd_a, svd_b); "
     "AsString x1 (to_string); StringLength x1 (string_length). Remove them from the exported graph, cut the graph "
     "before them with --input_arrays/--output_arrays, or write them as custom ops with --allow_custom_ops (the "
     "runtime then needs their kernels)"
@@ -20,15 +20,14 @@ EXPECTED = (
 
 @pytest.fixture(scope="module")
 def unsupported_graph(tmp_path_factory: pytest.TempPathFactory, tf: Any) -> Path:  # noqa: ANN401
-    """A float graph using Svd (twice), Unique (twice) and two string ops, next to supported ones."""
+    """A float graph using Svd (twice), MatrixInverse (twice) and two string ops, next to supported ones."""
     g = tf.Graph()
     with g.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [4, 4], name="input")
         s_a = tf.linalg.svd(x, compute_uv=False, name="svd_a")
         s_b = tf.linalg.svd(x * 2.0, compute_uv=False, name="svd_b")
-        flat = tf.reshape(x, [-1])
-        u_a = tf.raw_ops.Unique(x=flat, name="uniq_a").y
-        u_b = tf.raw_ops.Unique(x=flat + 1.0, name="uniq_b").y
+        u_a = tf.linalg.inv(x, name="inv_a")
+        u_b = tf.linalg.inv(x + 1.0, name="inv_b")
         lengths = tf.strings.length(tf.strings.as_string(x, name="to_string"), name="string_length")
         total = (tf.reduce_sum(s_a) + tf.reduce_sum(s_b) + tf.reduce_sum(u_a) + tf.reduce_sum(u_b)
                  + tf.reduce_sum(tf.cast(lengths, tf.float32)))

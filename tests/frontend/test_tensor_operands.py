@@ -6,7 +6,6 @@ on the same graph; FLOAT within 1e-5 relative."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,8 @@ import numpy as np
 import pytest
 
 from converter.errors import QConvertError
-from tests.support.oneop import OneOp, Spec, assert_float_match, build, qconvert, qconvert_int8, run_litert, \
-    sqnr_db, tf_convert_int8
+from tests.support.oneop import Case, OneOp, Spec, build, build_all, check_float, qconvert, qconvert_int8, \
+    run_litert, sqnr_db, tf_convert_int8
 
 RNG = np.random.default_rng(11)
 F, I = "float32", "int32"
@@ -31,7 +30,7 @@ def _i(*values: Any) -> np.ndarray:  # noqa: ANN401
 
 
 # name -> (input specs, feeds (first axis = samples), builder)
-CASES: dict[str, tuple[list[Spec], list[np.ndarray], Callable[..., Any]]] = {
+CASES: dict[str, Case] = {
     "expand_dims_axis": ([Spec(F, (1, 4, 3)), Spec(I, ())], [_x(1, 4, 3), _i(2, -1, 0)],
                          lambda tf, x, a: tf.expand_dims(x, a) * 2.0),
     "sum_axes": ([Spec(F, (1, 4, 3)), Spec(I, (1,))], [_x(1, 4, 3), _i([1], [2], [-1])],
@@ -97,15 +96,12 @@ CASES: dict[str, tuple[list[Spec], list[np.ndarray], Callable[..., Any]]] = {
 
 @pytest.fixture(scope="module")
 def models(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, OneOp]:  # noqa: ANN401
-    root = tmp_path_factory.mktemp("operands")
-    return {name: build(root, name, specs, lambda *xs, f=fn: f(tf, *xs), feeds)
-            for name, (specs, feeds, fn) in CASES.items()}
+    return build_all(tmp_path_factory.mktemp("operands"), CASES)
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_float(name: str, models: dict[str, OneOp]) -> None:
-    op = models[name]
-    assert_float_match(run_litert(qconvert(op), op), op.expected)
+    check_float(models[name])
 
 
 def test_dynamic_shapes_are_marked(models: dict[str, OneOp]) -> None:

@@ -47,10 +47,25 @@ def build(root: Path, name: str, specs: Sequence[Spec], fn: Builder, feeds: Sequ
         outs = [sess.run("out:0", {f"{k}:0": f[i] for k, f in zip(names, feeds, strict=True)}) for i in range(n)]
     path = root / f"{name}.pb"
     path.write_bytes(g.as_graph_def().SerializeToString())
-    # qconvert's datasets put samples on the batch axis (a scalar input: one value per sample).
+    # qconvert's datasets put samples on the batch axis of batch-1 inputs, whole values for the others.
     np.savez(root / f"{name}.npz", **{k: f[:, 0] if s.shape and s.shape[0] == 1 else f
                                       for k, f, s in zip(names, feeds, specs, strict=True)})
     return OneOp(path, names, list(feeds), outs)
+
+
+Case = tuple[Sequence[Spec], Sequence[np.ndarray], Builder]  # input specs, feeds, fn(tf, *inputs)
+
+
+def build_all(root: Path, cases: dict[str, Case]) -> dict[str, OneOp]:
+    """``build`` for every case; each builder also receives TensorFlow first."""
+    tf = tensorflow()
+    return {name: build(root, name, specs, lambda *xs, f=fn: f(tf, *xs), feeds)
+            for name, (specs, feeds, fn) in cases.items()}
+
+
+def check_float(op: OneOp) -> None:
+    """qconvert's FLOAT model of ``op`` matches TensorFlow in LiteRT."""
+    assert_float_match(run_litert(qconvert(op), op), op.expected)
 
 
 def qconvert(op: OneOp, **kw: Any) -> bytes:  # noqa: ANN401

@@ -3,13 +3,13 @@
 TF -> IR:
   Reshape, ExpandDims                 -> reshape(x) with the static output shape
   Squeeze                             -> squeeze(x)
-  ConcatV2                            -> concatenation(x...)
+  ConcatV2, Concat                    -> concatenation(x...); identity for a single input
   Pack / Unpack                       -> pack / unpack
   Pad, PadV2, MirrorPad               -> pad, padv2, mirror_pad (paddings constant)
   Transpose                           -> transpose(x, perm)
   StridedSlice, Slice                 -> strided_slice, slice (a strided slice taking every element: reshape)
   Shape, Size, Rank                   -> constants
-  Cast, GatherV2, Tile, Split, SplitV -> cast, gather, tile, split, split_v
+  Cast, GatherV2 (batch_dims), Tile, Split, SplitV -> cast, gather, tile, split, split_v
   ResizeBilinear/NearestNeighbor      -> resize_bilinear / resize_nearest_neighbor(x, size)
   Fill, ZerosLike, OnesLike           -> constants
   SpaceToDepth, DepthToSpace          -> space_to_depth, depth_to_space
@@ -28,6 +28,7 @@ from ...ir.attrs import (
     AxisAttrs,
     BlockAttrs,
     CastAttrs,
+    GatherAttrs,
     ReshapeAttrs,
     ResizeAttrs,
     SplitAttrs,
@@ -82,9 +83,16 @@ def squeeze(ctx: ImportContext) -> None:
     ctx.emit("squeeze", [ctx.input(0)], SqueezeAttrs(axes=axes))
 
 
-@tf_op("ConcatV2")
+@tf_op("ConcatV2", "Concat")
 def concat(ctx: ImportContext) -> None:
     n = ctx.num_inputs - 1
+    if n == 1:  # one input: the concatenation is that input
+        ctx.emit("identity", [ctx.input(0)])
+        return
+    if ctx.op_type == "Concat":  # the old form: the axis first
+        axis = int(np.asarray(ctx.require_const(0, "the concat axis")))
+        ctx.emit("concatenation", ctx.inputs()[1:], AxisAttrs(axis=_axis(axis, len(ctx.out_info(0).shape))))
+        return
     axis = int(np.asarray(ctx.require_const(n, "the concat axis")))
     rank = len(ctx.out_info(0).shape)
     ctx.emit("concatenation", ctx.inputs()[:n], AxisAttrs(axis=_axis(axis, rank)))
@@ -217,12 +225,13 @@ def cast(ctx: ImportContext) -> None:
     ctx.emit("cast", [ctx.input(0)], CastAttrs(to=ctx.out_info(0).dtype.name))
 
 
-@tf_op("GatherV2", "Gather")
+@tf_op("GatherV2", "Gather", "ResourceGather")
 def gather(ctx: ImportContext) -> None:
-    axis = 0 if ctx.op_type == "Gather" else int(np.asarray(ctx.require_const(2, "the gather axis")))
-    if int(ctx.attr("batch_dims", 0)) != 0:
-        raise ctx.fail("GatherV2 with batch_dims is not supported")
-    ctx.emit("gather", [ctx.input(0), ctx.input(1)], AxisAttrs(axis=_axis(axis, len(ctx.input(0).shape))))
+    axis = 0 if ctx.op_type != "GatherV2" else int(np.asarray(ctx.require_const(2, "the gather axis")))
+    params, indices = ctx.input(0), ctx.input(1)
+    batch_dims = int(ctx.attr("batch_dims", 0))
+    batch_dims = batch_dims + len(indices.shape) if batch_dims < 0 else batch_dims
+    ctx.emit("gather", [params, indices], GatherAttrs(axis=_axis(axis, len(params.shape)), batch_dims=batch_dims))
 
 
 @tf_op("Tile")
@@ -393,7 +402,8 @@ def ref_cast(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
 
 @reference("gather")
 def ref_gather(node: Node, params: Any, indices: Any) -> list[Any]:  # noqa: ANN401
-    return [tensorflow().gather(params, indices, axis=node.attrs.axis)]  # type: ignore[union-attr]
+    a: GatherAttrs = node.attrs  # type: ignore[assignment]
+    return [tensorflow().gather(params, indices, axis=a.axis, batch_dims=a.batch_dims)]
 
 
 @reference("tile")

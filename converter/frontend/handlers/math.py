@@ -55,8 +55,9 @@ def compare(ctx: ImportContext) -> None:
 @tf_op("SelectV2", "Select", elementwise=True)
 def select(ctx: ImportContext) -> None:
     cond, a, b = ctx.inputs()[:3]
-    if ctx.op_type == "Select" and len(cond.shape) == 1 and len(a.shape) > 1:
-        raise ctx.fail("Select with a vector condition over rows is not supported; use tf.where (SelectV2)")
+    if ctx.op_type == "Select" and len(cond.shape) == 1 and len(a.shape) > 1:  # a condition per row: SELECT (v1)
+        ctx.emit("select", [cond, a, b])
+        return
     ctx.emit("select_v2", [cond, a, b])
 
 
@@ -122,6 +123,12 @@ def ref_compare(node: Node, a: Any, b: Any) -> list[Any]:  # noqa: ANN401
 @reference("select_v2")
 def ref_select(node: Node, cond: Any, a: Any, b: Any) -> list[Any]:  # noqa: ANN401
     return [tensorflow().where(cond, a, b)]
+
+
+@reference("select")
+def ref_select_rows(node: Node, cond: Any, a: Any, b: Any) -> list[Any]:  # noqa: ANN401
+    """SELECT (v1): a rank-1 condition picks whole rows (the first axis)."""
+    return [tensorflow().compat.v1.where(cond, a, b)]
 
 
 @reference(*sorted(_REDUCE.values()))
