@@ -140,7 +140,7 @@ class ReferenceExecutor:
 # Ops that bake the batch size of 1 into a constant and so cannot run a larger batch as one; control flow, whose
 # trip count or branch a batch would decide as a whole instead of per sample.
 _BATCH_FIXED = frozenset({"tile", "slice", "strided_slice", "split_v", "pack", "unpack", "batch_matmul", "fill",
-                          "broadcast_to", "expand_dims", "while", "if"})
+                          "broadcast_to", "expand_dims", "select", "while", "if"})
 
 
 def _keeps_batch(node: Node) -> bool:

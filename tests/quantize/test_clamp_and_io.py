@@ -74,6 +74,8 @@ SAME_SCALE_BUILDERS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "minimum": lambda tf, x, y: tf.minimum(x, y),
     "select_v2": lambda tf, x, y: tf.where(np.array([True, False, True, True, False, True]), x, y),
     "padv2": lambda tf, x, y: tf.pad(x, [[0, 0], [1, 2]], constant_values=0.25) + tf.pad(y, [[0, 0], [2, 1]]),
+    "select": lambda tf, x, y: tf.compat.v1.where(np.array([True]), x, y),  # a condition per row: SELECT (v1)
+    "matrix_set_diag": lambda tf, x, y: tf.reshape(tf.linalg.set_diag(tf.reshape(x, [1, 2, 3]), y[:, :2]), [1, 6]),
 }
 
 
