@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from converter.config import InputFormat, ModelCheck, OutputFormat
+from converter.config import InferenceType, InputFormat, ModelCheck, OutputFormat
 from converter.errors import UsageError
 
 from . import parsing
@@ -42,14 +42,11 @@ REFUSALS: dict[str, str] = {
     "enable_select_tf_ops": _SELECT_TF,
     "force_select_tf_ops": _SELECT_TF,
     "experimental_select_user_tf_ops": _SELECT_TF,
-    "default_int16_ranges_min": "qconvert writes no int16 arrays (TOCO used this range for the 16-bit state of its "
-                                "own quantized LSTM cell); give ranges with --default_ranges_min/--default_ranges_max",
-    "default_int16_ranges_max": "qconvert writes no int16 arrays (TOCO used this range for the 16-bit state of its "
-                                "own quantized LSTM cell); give ranges with --default_ranges_min/--default_ranges_max",
     "debug_disable_recurrent_cell_fusion": "qconvert does not fuse recurrent cells from TensorFlow subgraphs (loops "
                                            "are unrolled), so there is no fusion to disable; drop the flag",
-    "propagate_fake_quant_num_bits": "qconvert keeps every quantized array 8-bit (FakeQuant grids of 2-8 bits are "
-                                     "honoured on them); 16-bit arrays are not written; drop the flag",
+    "propagate_fake_quant_num_bits": "FakeQuant grids of 2-8 bits are honoured on 8-bit arrays and 16-bit FakeQuant "
+                                     "is not converted; choose int16 arrays with --inference_type=INT16X8 or "
+                                     "--int16_layers",
     "split_tflite_lstm_inputs": "qconvert writes LiteRT's current LSTM operators, whose inputs are always split; "
                                 "drop the flag",
     "unfold_batchmatmul": "LiteRT has a BATCH_MATMUL kernel, which qconvert writes; unfolding it into per-batch "
@@ -98,7 +95,8 @@ FLAGS: tuple[ClassicFlag, ...] = (
                 "identical ones (default 0: all are)"),
     ClassicFlag("quantize_weights", "both", "deprecated alias of --post_training_quantize"),
     ClassicFlag("target_ops", "tflite_convert", "TFLITE_BUILTINS (what qconvert writes); TFLITE_BUILTINS_INT8: "
-                "integer kernels only, as --no_float_fallback; SELECT_TF_OPS and the EXPERIMENTAL sets are refused"),
+                "integer kernels only, as --no_float_fallback; EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_"
+                "INT8 with --inference_type=INT16X8; SELECT_TF_OPS and EXPERIMENTAL_STABLEHLO_OPS are refused"),
     ClassicFlag("enable_v1_converter", "tflite_convert", "accepted: the TF1 flags (--graph_def_file, "
                 "--inference_type ...) are always available"),
     ClassicFlag("experimental_new_converter", "tflite_convert", "accepted: qconvert is one converter; the summary "
@@ -108,6 +106,9 @@ FLAGS: tuple[ClassicFlag, ...] = (
     ClassicFlag("accumulation_type", "TOCO", "FLOAT32 with --quantize_to_float16 (LiteRT dequantizes float16 "
                 "weights and accumulates in float32); FLOAT16 is refused"),
     ClassicFlag("batch_size", "TOCO", "sets an input's unknown first dimension (without --input_shapes)"),
+    ClassicFlag("default_int16_ranges_min", "TOCO", "with --default_int16_ranges_max: the range of int16 arrays "
+                "(INT16X8, --int16_layers) that have none of their own; --default_ranges_* otherwise"),
+    ClassicFlag("default_int16_ranges_max", "TOCO", "see --default_int16_ranges_min"),
     ClassicFlag("allow_nonascii_arrays", "TOCO", "array names in --input_arrays/--output_arrays may hold characters "
                 "outside printable ASCII (refused by default: usually a copy-paste accident)"),
     ClassicFlag("allow_dynamic_tensors", "TOCO", "default true; false: an output whose shape is unknown (a custom "
@@ -173,6 +174,8 @@ def classic_options(f: Callable[..., Any]) -> Callable[..., Any]:
         _optional_bool("experimental_new_quantizer", "Accepted: qconvert has one quantizer (noted)."),
         click.option("--accumulation_type", help="FLOAT32 (with --quantize_to_float16)."),
         click.option("--batch_size", type=click.IntRange(min=1), help="An input's unknown first dimension."),
+        click.option("--default_int16_ranges_min", type=float, help="Range min for int16 arrays without a range."),
+        click.option("--default_int16_ranges_max", type=float, help="Range max for int16 arrays without a range."),
         _optional_bool("allow_nonascii_arrays", "Allow non-ASCII characters in array names."),
         _optional_bool("allow_dynamic_tensors", "Default true; false makes an unknown output shape an error."),
         click.option("--arrays_extra_info_file", type=click.Path(path_type=Path),
@@ -281,21 +284,22 @@ def file_format(value: str, flag: str, kind: type[InputFormat] | type[OutputForm
         raise UsageError(f"--{flag}={value}: use {' or '.join(m.value for m in kind)}") from None
 
 
-def target_ops(value: str | None) -> bool:
+_INT16_OPS = "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8"
+
+
+def target_ops(value: str | None, inference_type: InferenceType) -> bool:
     """--target_ops: returns whether only integer kernels are allowed (TFLITE_BUILTINS_INT8)."""
     ops = {o.strip().upper() for o in parsing.name_list(value)}
-    refused = {
-        "SELECT_TF_OPS": _SELECT_TF,
-        "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8": "qconvert's integer modes are QUANTIZED_UINT8 "
-        "and INT8 (16-bit activations are not written); use --inference_type=INT8",
-        "EXPERIMENTAL_STABLEHLO_OPS": "qconvert writes TFLite builtin ops, not StableHLO ops; drop it",
-    }
+    refused = {"SELECT_TF_OPS": _SELECT_TF,
+               "EXPERIMENTAL_STABLEHLO_OPS": "qconvert writes TFLite builtin ops, not StableHLO ops; drop it"}
     for op in sorted(ops):
         if op in refused:
             raise UsageError(f"--target_ops={value}: {op}: {refused[op]}")
-        if op not in ("TFLITE_BUILTINS", "TFLITE_BUILTINS_INT8"):
-            raise UsageError(f"--target_ops={value}: {op} is not an ops set; use TFLITE_BUILTINS or "
-                             "TFLITE_BUILTINS_INT8")
+        if op not in ("TFLITE_BUILTINS", "TFLITE_BUILTINS_INT8", _INT16_OPS):
+            raise UsageError(f"--target_ops={value}: {op} is not an ops set; use TFLITE_BUILTINS, "
+                             f"TFLITE_BUILTINS_INT8 or {_INT16_OPS}")
+    if _INT16_OPS in ops and inference_type is not InferenceType.INT16X8:
+        raise UsageError(f"--target_ops={_INT16_OPS} is the int16-activation ops set; add --inference_type=INT16X8")
     return "TFLITE_BUILTINS_INT8" in ops
 
 
@@ -336,6 +340,9 @@ def config_fields(kw: dict[str, object]) -> dict[str, Any]:
         "dedupe_min_bytes": int(kw.get("dedupe_array_min_size_bytes") or 0),  # type: ignore[call-overload]
         "allow_dynamic_tensors": b(kw.get("allow_dynamic_tensors"), "allow_dynamic_tensors") is not False,  # type: ignore[arg-type]
         "arrays_extra_info": kw.get("arrays_extra_info_file"),
+        "default_int16_ranges": parsing.default_ranges(kw.get("default_int16_ranges_min"),  # type: ignore[arg-type]
+                                                       kw.get("default_int16_ranges_max"),  # type: ignore[arg-type]
+                                                       "default_int16_ranges"),
         "model_checks": model_checks(kw.get("model_checks")),  # type: ignore[arg-type]
         "conversion_summary_dir": kw.get("conversion_summary_dir"),
         "flag_notes": notes_for(kw),

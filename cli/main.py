@@ -136,7 +136,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     ptq = classic.parse_bool(kw.get("post_training_quantize"), "post_training_quantize")  # type: ignore[arg-type]
     ptq = bool(ptq or classic.parse_bool(kw.get("quantize_weights"), "quantize_weights"))  # type: ignore[arg-type]
     fp16 = bool(classic.parse_bool(kw.get("quantize_to_float16"), "quantize_to_float16"))  # type: ignore[arg-type]
-    integer_only = classic.target_ops(kw.get("target_ops"))  # type: ignore[arg-type]
+    integer_only = classic.target_ops(kw.get("target_ops"), itype)  # type: ignore[arg-type]
     if integer_only and not itype.is_quantized:
         raise UsageError("--target_ops=TFLITE_BUILTINS_INT8 asks for integer kernels only; add "
                          "--inference_type=INT8 (or QUANTIZED_UINT8) and --representative_dataset")

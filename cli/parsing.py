@@ -89,11 +89,12 @@ def input_stats(means: str | None, stds: str | None) -> tuple[InputStats, ...]:
     return tuple(InputStats(a, b) for a, b in zip(m, s, strict=True))
 
 
-def default_ranges(lo: float | None, hi: float | None) -> tuple[float, float] | None:
+def default_ranges(lo: float | None, hi: float | None, flag: str = "default_ranges") -> tuple[float, float] | None:
+    """--default_ranges_min/max (or TOCO's --default_int16_ranges_min/max with ``flag``) as one range."""
     if lo is None and hi is None:
         return None
     if lo is None or hi is None:
-        raise UsageError("give both --default_ranges_min and --default_ranges_max, or neither")
+        raise UsageError(f"give both --{flag}_min and --{flag}_max, or neither")
     if not lo < hi:
-        raise UsageError(f"--default_ranges_min={lo} must be below --default_ranges_max={hi}")
+        raise UsageError(f"--{flag}_min={lo} must be below --{flag}_max={hi}")
     return (lo, hi)

@@ -120,6 +120,9 @@ class ConversionConfig:
     dedupe_min_bytes: int = 0
     # False: an output of unknown shape (a custom op without one) is an error.
     allow_dynamic_tensors: bool = True
+    # Range for int16 arrays (INT16X8, --int16_layers) that have no range of their own (TOCO's
+    # --default_int16_ranges_min/max); default_ranges otherwise.
+    default_int16_ranges: tuple[float, float] | None = None
     # ArraysExtraInfo proto: min/max ranges of arrays by name.
     arrays_extra_info: Path | None = None
     model_checks: tuple[ModelCheck, ...] = ()

@@ -87,6 +87,7 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
         input_stats=tuple(stats),
         stats_dtype=np.dtype(stats_dtype),
         default_range=config.default_ranges,
+        default_int16_range=config.default_int16_ranges,
         allow_float_fallback=config.allow_float_fallback,
         concat_input_ranges=config.change_concat_input_ranges,
     )

@@ -47,6 +47,7 @@ class QuantizeOptions:
     input_stats: tuple[InputStats | None, ...] = ()
     stats_dtype: np.dtype = UINT8  # the integer type mean/std are expressed in
     default_range: tuple[float, float] | None = None
+    default_int16_range: tuple[float, float] | None = None  # for int16 arrays (TOCO's default_int16_ranges)
     allow_float_fallback: bool = True
     # int16x8 layers' int8 weights: per channel (as TF's 16x8 mode) also in a uint8 model, unless --per_tensor.
     int16_weights_per_channel: bool = True
@@ -272,8 +273,11 @@ class _Quantizer:
     def _range_params(self, t: Tensor, missing: list[Tensor]) -> QuantParams | None:
         if t.qrange is not None:
             return activation_params(t.qrange, self.tensor_dt(t))
-        if self.o.default_range is not None:
-            lo, hi = self.o.default_range
+        default = self.o.default_range
+        if self.o.default_int16_range is not None and self.tensor_dt(t) == INT16:
+            default = self.o.default_int16_range
+        if default is not None:
+            lo, hi = default
             t.qrange = QuantRange.per_tensor(lo, hi, RangeSource.DEFAULT)
             return activation_params(t.qrange, self.tensor_dt(t))
         missing.append(t)

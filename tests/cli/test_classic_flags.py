@@ -521,3 +521,24 @@ def test_input_type_is_inference_input_type(graphs: dict[str, Any], capsys: pyte
     assert convert(capsys, [*base, "--input_types=FLOAT,FLOAT"], tmp_path / "c.tflite") == new
     assert litert(new).inputs[0]["dtype"] == np.float32
     refused(capsys, [*base, "--input_types=FLOAT,INT8"], tmp_path / "d.tflite", EXIT_USAGE, "one type for all")
+
+
+def test_default_int16_ranges(graphs: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                              litert: Any) -> None:  # noqa: ANN401
+    """INT16X8 without calibration: int16 arrays take --default_int16_ranges, not --default_ranges."""
+    base = [f"--input_file={graphs['float']}", "--input_shapes=1,8,8,3", "--inference_type=INT16X8",
+            "--default_ranges_min=-8", "--default_ranges_max=8", "--inference_input_type=FLOAT",
+            "--inference_output_type=FLOAT"]
+    plain = convert(capsys, base, tmp_path / "a.tflite")
+    narrow = convert(capsys, [*base, "--default_int16_ranges_min=-2", "--default_int16_ranges_max=2"],
+                     tmp_path / "b.tflite")
+    assert tensor(plain, "relu1").quantization.scale[0] == pytest.approx(8 / 32767, rel=1e-6)
+    assert tensor(narrow, "relu1").quantization.scale[0] == pytest.approx(2 / 32767, rel=1e-6)
+    assert tensor(narrow, "relu1").dtype == "int16"
+    litert(narrow).run(graphs["x"])
+    refused(capsys, [*base, "--default_int16_ranges_min=-2"], tmp_path / "c.tflite", EXIT_USAGE,
+            "give both --default_int16_ranges_min and --default_int16_ranges_max")
+    ops16 = "--target_ops=EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8"
+    assert convert(capsys, [*base, ops16], tmp_path / "d.tflite") == plain
+    refused(capsys, [f"--input_file={graphs['float']}", ops16], tmp_path / "e.tflite", EXIT_USAGE,
+            "--inference_type=INT16X8")
