@@ -81,7 +81,10 @@ FLAGS: tuple[ClassicFlag, ...] = (
     ClassicFlag("input_type", "TOCO", "deprecated alias of --inference_input_type (also --input_types)"),
     ClassicFlag("output_format", "both", "TFLITE, or GRAPHVIZ_DOT: the converted graph as a DOT file at "
                 "--output_file; TENSORFLOW_GRAPHDEF is refused"),
-    ClassicFlag("input_format", "TOCO", "TENSORFLOW_GRAPHDEF or SAVED_MODEL; TFLITE is refused "
+    ClassicFlag("keras_model_file", "tflite_convert", "a Keras model file (.h5 or .keras), loaded in safe mode "
+                "(Lambda layers refused unless --unsafe_keras_lambda), traced and frozen"),
+    ClassicFlag("input_format", "TOCO", "TENSORFLOW_GRAPHDEF or SAVED_MODEL (KERAS_MODEL with --keras_model_file); "
+                "TFLITE is refused "
                 "(qconvert converts TensorFlow models; `qconvert inspect` reads .tflite files)"),
     ClassicFlag("dump_graphviz_dir", "both", "DOT files of the graph as imported, after the passes and quantized "
                 "(TOCO: --dump_graphviz)"),

@@ -46,6 +46,11 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
               help="Frozen GraphDef (.pb binary or text). TOCO: --input_file; tflite_convert: --graph_def_file.")
 @click.option("--saved_model_dir", "--savedmodel_directory", "saved_model_dir", type=click.Path(path_type=Path),
               help="SavedModel directory (TOCO: --savedmodel_directory).")
+@click.option("--keras_model_file", type=click.Path(path_type=Path),
+              help="Keras model file: HDF5 (.h5, tf_keras / Keras 2) or .keras (Keras 3), loaded in safe mode.")
+@click.option("--unsafe_keras_lambda", is_flag=True,
+              help="Let Keras run the Python bytecode of Lambda layers in --keras_model_file (refused by default: "
+                   "a model file is data). Only for files you trust.")
 @click.option("--output_file", type=click.Path(path_type=Path), help="Where to write the .tflite.")
 @click.option("--input_format", help="TENSORFLOW_GRAPHDEF or SAVED_MODEL; inferred from the input flag when omitted.")
 @click.option("--output_format", default="TFLITE", show_default=True,
@@ -108,16 +113,23 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     kw = model_flags.merge(kw)
     classic.refuse(kw)
     classic.check_array_names(kw)
-    input_file, saved_model = kw.get("input_file"), kw.get("saved_model_dir")
+    input_file, saved_model, keras_file = kw.get("input_file"), kw.get("saved_model_dir"), kw.get("keras_model_file")
     fmt = kw.get("input_format")
-    if input_file and saved_model:
-        raise UsageError("give either --input_file/--graph_def_file or --saved_model_dir, not both")
-    if not input_file and not saved_model:
-        raise UsageError("no model given; use --input_file=MODEL.pb (or --graph_def_file) or --saved_model_dir=DIR")
+    if sum(bool(x) for x in (input_file, saved_model, keras_file)) > 1:
+        raise UsageError("give one of --input_file/--graph_def_file, --saved_model_dir and --keras_model_file")
+    if not input_file and not saved_model and not keras_file:
+        raise UsageError("no model given; use --input_file=MODEL.pb (or --graph_def_file), --saved_model_dir=DIR or "
+                         "--keras_model_file=MODEL.h5|.keras")
     if not kw.get("output_file"):
         raise UsageError("no output given; use --output_file=MODEL.tflite")
-    path = Path(str(input_file or saved_model))
-    if fmt is None:
+    if kw.get("unsafe_keras_lambda") and not keras_file:
+        raise UsageError("--unsafe_keras_lambda applies to --keras_model_file; give the Keras model file")
+    path = Path(str(input_file or saved_model or keras_file))
+    if keras_file:
+        if fmt is not None and str(fmt).strip().upper() != InputFormat.KERAS_MODEL.value:
+            raise UsageError(f"--input_format={fmt} contradicts --keras_model_file; leave --input_format out")
+        input_format = InputFormat.KERAS_MODEL
+    elif fmt is None:
         input_format = InputFormat.SAVED_MODEL if saved_model else InputFormat.TENSORFLOW_GRAPHDEF
     else:
         input_format = classic.file_format(str(fmt), "input_format", InputFormat)
@@ -166,6 +178,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         debug_layers=bool(kw.get("debug_layers")),
         debug_samples=int(kw.get("debug_samples") or 8),  # type: ignore[call-overload]
         dump_graphviz_dir=kw.get("dump_graphviz_dir"),  # type: ignore[arg-type]
+        unsafe_keras_lambda=bool(kw.get("unsafe_keras_lambda")),
         **classic.config_fields(kw),
     )
     classic.check_config(config, kw)

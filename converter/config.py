@@ -26,6 +26,7 @@ class InputFormat(enum.Enum):
 
     TENSORFLOW_GRAPHDEF = "TENSORFLOW_GRAPHDEF"
     SAVED_MODEL = "SAVED_MODEL"
+    KERAS_MODEL = "KERAS_MODEL"
 
 
 class OutputFormat(enum.Enum):
@@ -98,6 +99,8 @@ class ConversionConfig:
     dump_graphviz_dir: Path | None = None
     # Ops with no TFLite builtin become CUSTOM operators (TF op type as custom code, attributes as FlexBuffers).
     allow_custom_ops: bool = False
+    # Keras model files: let Keras run the bytecode of Lambda layers (the user trusts the file).
+    unsafe_keras_lambda: bool = False
     # OpDef text protos of custom ops TensorFlow does not know (--custom_opdefs).
     custom_opdefs: tuple[str, ...] = ()
     # FakeQuant nodes: ignored entirely (plain float), or no fusion barrier (passes/fake_quant.py).

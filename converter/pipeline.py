@@ -22,6 +22,7 @@ from .errors import (ArrayNameError, CalibrationError, ConversionError, OutputEr
 from .frontend.graphdef import load_graph_def
 from .frontend.handlers.custom import register_opdefs
 from .frontend.importer import ImportOptions, ImportResult, import_graph_def
+from .frontend.keras_model import load_keras_model
 from .frontend.saved_model import load_saved_model
 from .ir import Graph, RangeSource, Signature
 from .memory import release_free_memory
@@ -79,11 +80,15 @@ def load_and_import(config: ConversionConfig) -> ImportResult:
     if config.custom_opdefs:
         register_opdefs(config.custom_opdefs)
     options = ImportOptions(config.allow_custom_ops, config.input_data_types, config.batch_size)
-    if config.input_format is InputFormat.SAVED_MODEL:
+    if config.input_format in (InputFormat.SAVED_MODEL, InputFormat.KERAS_MODEL):
         shapes = (dict(zip(config.input_arrays, config.input_shapes, strict=False)) if config.input_arrays
                   else list(config.input_shapes))
-        sm = load_saved_model(config.input_path, config.saved_model_tag_set, config.saved_model_signature_key,
-                              {k: v for k, v in shapes.items() if v is not None} if isinstance(shapes, dict) else shapes)
+        given = {k: v for k, v in shapes.items() if v is not None} if isinstance(shapes, dict) else shapes
+        if config.input_format is InputFormat.KERAS_MODEL:
+            sm = load_keras_model(config.input_path, given, config.unsafe_keras_lambda)
+        else:
+            sm = load_saved_model(config.input_path, config.saved_model_tag_set, config.saved_model_signature_key,
+                                  given)
         inputs, in_names = _select(sm.input_tensors, sm.input_names, config.input_arrays, "input")
         outputs, out_names = _select(sm.output_tensors, sm.output_names, config.output_arrays, "output")
         sig = Signature(config.saved_model_signature_key, tuple(in_names), tuple(out_names))

@@ -62,13 +62,11 @@ def _refuse_other_formats(data: bytes, path: Path) -> None:
         )
     if data.startswith(_HDF5_MAGIC):
         raise InputError(
-            f"{path} is an HDF5 (Keras .h5) file, not a GraphDef; load it in Keras and export a SavedModel "
-            "(model.export(DIR)), then use --saved_model_dir=DIR"
+            f"{path} is an HDF5 (Keras .h5) file, not a GraphDef; convert it with --keras_model_file={path}"
         )
     if data.startswith(_ZIP_MAGIC):
         raise InputError(
-            f"{path} is a zip archive (a .keras file?), not a GraphDef; load it in Keras and export a SavedModel "
-            "(model.export(DIR)), then use --saved_model_dir=DIR"
+            f"{path} is a zip archive (a .keras file?), not a GraphDef; convert it with --keras_model_file={path}"
         )
 
 

@@ -82,7 +82,8 @@ def test_keras_files(magic: bytes, kind: str, capsys: pytest.CaptureFixture[str]
     f = tmp_path / "model.bin"
     f.write_bytes(magic + bytes(100))
     expect_failure(capsys, [f"--input_file={f}"], out_dir / "m.tflite", EXIT_ERROR,
-                   f"{f} is an {kind}" if kind.startswith("HDF5") else f"{f} is a {kind}", "model.export(DIR)")
+                   f"{f} is an {kind}" if kind.startswith("HDF5") else f"{f} is a {kind}",
+                   f"convert it with --keras_model_file={f}")
 
 
 def test_text_that_is_not_a_graph(capsys: pytest.CaptureFixture[str], tmp_path: Path, out_dir: Path) -> None:
@@ -175,3 +176,15 @@ def test_const_dtype_differs_from_its_tensor(capsys: pytest.CaptureFixture[str],
     expect_failure(capsys, [f"--input_file={f}"], out_dir / "m.tflite", EXIT_ERROR,
                    exact=f"{f} is not a valid GraphDef (corrupt or hand-edited): Const node 'flatten/shape' declares "
                          "dtype int32 but holds a string tensor; re-export the graph")
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"\x89HDF\r\n\x1a\n" + bytes(100), "cannot read the HDF5 file"),
+    (b"PK\x03\x04" + bytes(100), "is not a readable .keras file"),
+    (b"not a model at all", "is neither an HDF5 (.h5) nor a .keras (zip) Keras model file"),
+])
+def test_keras_model_file_that_is_not_one(content: bytes, expected: str, capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path, out_dir: Path) -> None:
+    f = tmp_path / "model.keras"
+    f.write_bytes(content)
+    expect_failure(capsys, [f"--keras_model_file={f}"], out_dir / "m.tflite", EXIT_ERROR, str(f), expected)
