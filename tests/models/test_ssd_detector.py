@@ -106,7 +106,7 @@ def _compare(ours: list[np.ndarray], theirs: list[np.ndarray]) -> dict[str, Any]
 
 def test_classic_command_verbatim_300(graphs: dict[int, Path], tf: Any, litert: Callable[[bytes], Any]) -> None:  # noqa: ANN401
     """The TOCO command people ran on tflite_graph.pb, typed into a shell unchanged; the model runs in LiteRT and
-    detects what TensorFlow's converter's model detects."""
+    detects what TensorFlow's converter's model detects. Then its FLOAT form."""
     cwd = graphs[300].parent
     env = {**os.environ, "NO_COLOR": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(CLASSIC, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
@@ -122,6 +122,12 @@ def test_classic_command_verbatim_300(graphs: dict[int, Path], tf: Any, litert: 
     print(f"300x300 uint8, 4 images: counts {r['counts'].tolist()}, min IoU {r['iou'].min(initial=1):.4f}")
     assert r["same_counts"] and r["same_class"].all() and r["counts"].sum() > 0
     assert (r["iou"] > 0.9).all() and (r["score_diff"] <= SCORE_LSB + 1e-6).all()
+    # The FLOAT form of the same command (the words as a shell splits them, run in this process).
+    ours = litert(_ours(graphs[300], 300, "FLOAT"))
+    xf = _inputs(300, quantized=False)[:4]
+    r = _compare(ours.run(xf), litert(_convert_with_tf(tf, graphs[300], 300, False)).run(xf))
+    assert r["same_counts"] and r["same_class"].all() and r["counts"].sum() > 0
+    assert r["box_diff"].max() <= 1e-5 and r["score_diff"].max() <= 1e-5
 
 
 def test_uint8_detections_match_tensorflow(graphs: dict[int, Path], tf: Any, litert: Callable[[bytes], Any]) -> None:  # noqa: ANN401
