@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,21 @@ def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
+@functools.cache
+def registered_default(op_type: str, name: str) -> Any:  # noqa: ANN401
+    """TensorFlow's registered default of attribute ``name`` of ``op_type`` (decoded), or _MISSING."""
+    from tensorflow.python.framework import op_def_registry  # noqa: PLC0415
+
+    op_def = op_def_registry.get(op_type)
+    if op_def is None:
+        return _MISSING
+    for a in op_def.attr:
+        if a.name == name and a.HasField("default_value"):
+            value = decode_attr(a.default_value)
+            return _MISSING if value is None else value
+    return _MISSING
+
+
 class ImportContext:
     """Context for translating one NodeDef. Created by the importer, passed to the node's handler."""
 
@@ -128,10 +144,16 @@ class ImportContext:
         return self._is_weight(i)
 
     def attr(self, name: str, default: Any = _MISSING) -> Any:  # noqa: ANN401
+        """Attribute ``name`` of the node. SavedModels and frozen graphs drop attributes that equal the op's
+        registered default, so a missing attribute takes TensorFlow's default (FusedBatchNorm's epsilon is 1e-4,
+        not Keras' 1e-3); ``default`` applies only to ops TensorFlow has no definition of."""
         if name in self.node_def.attr:
             value = decode_attr(self.node_def.attr[name])
             if value is not None:
                 return value
+        registered = registered_default(self.op_type, name)
+        if registered is not _MISSING:
+            return registered
         if default is _MISSING:
             raise HandlerError(f"node {self.name!r} ({self.op_type}) lacks attribute {name!r}")
         return default

@@ -87,6 +87,28 @@ def _calibrated(t: Tensor) -> bool:
     return t.qrange is not None and not t.qrange.fake_quant and not t.qrange.per_channel
 
 
+def has_float_tensors(node: Node) -> bool:
+    """Whether ``node`` reads or writes float32 (only such nodes are quantized; integer and bool ops stay as they
+    are)."""
+    return any(_is_float(t) for t in (*node.inputs, *node.outputs))
+
+
+def integer_kernel_refusal(node: Node, dtype: np.dtype) -> str | None:
+    """Why ``node`` cannot run as a LiteRT integer kernel with ``dtype`` activations (None: it can), by the spec
+    table: no rule for the op, no kernel for that type, or a weight/bias input that is not constant."""
+    spec = node_spec(node)
+    if spec is None and node.op == "custom":
+        return f"custom op {getattr(node.attrs, 'code', '?')} takes float data (no _output_quantized)"
+    if spec is None:
+        return FLOAT_REASONS.get(node.op, f"no integer kernel for {node.op}")
+    if not has_kernel(spec, dtype):
+        return f"no {np.dtype(dtype).name} kernel for {node.op} in LiteRT"
+    for i, t in enumerate(node.inputs):
+        if t is not None and input_role(spec, i) in (In.WEIGHT, In.BIAS) and not t.is_const:
+            return f"input {i} ({t.name}) is not constant"
+    return None
+
+
 class _Quantizer:
     def __init__(self, graph: Graph, opts: QuantizeOptions) -> None:
         self.g = graph
@@ -110,29 +132,18 @@ class _Quantizer:
         float_nodes: list[FloatNode] = []
         resolved: dict[str, LayerPrecision] = {}
         for node in self.g.nodes:
-            if not any(_is_float(t) for t in (*node.inputs, *node.outputs)):
+            if not has_float_tensors(node):
                 continue
             asked = self.o.plan.of(node)
             if asked.weight_bits != 8:
                 raise QuantizationError(f"{node.name}: {asked.weight_bits}-bit weights are not supported")
             dt = asked.precision.activation_dtype
-            spec = node_spec(node)
-            reason = None
             if asked.precision is Precision.FLOAT:
                 reason = asked.reason or "kept float"
-            elif spec is None and node.op == "custom":
-                reason = f"custom op {getattr(node.attrs, 'code', '?')} takes float data (no _output_quantized)"
-            elif spec is None:
-                reason = FLOAT_REASONS.get(node.op, f"no integer kernel for {node.op}")
-            elif not has_kernel(spec, dt):
-                reason = f"no {dt.name} kernel for {node.op} in LiteRT"
             else:
-                for i, t in enumerate(node.inputs):
-                    role = input_role(spec, i)
-                    if t is not None and role in (In.WEIGHT, In.BIAS) and not t.is_const:
-                        reason = f"input {i} ({t.name}) is not constant"
+                reason = integer_kernel_refusal(node, dt)
             if reason is None:
-                self.qnodes[id(node)] = spec  # type: ignore[assignment]
+                self.qnodes[id(node)] = node_spec(node)  # type: ignore[assignment]
                 self.node_dt[id(node)] = dt
                 resolved[node.name] = asked
             else:

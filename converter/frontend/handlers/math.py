@@ -4,6 +4,7 @@ TF -> IR:
   Add/AddV2, Sub, Mul, RealDiv/Div, Maximum, Minimum, SquaredDifference, Pow -> add, sub, mul, div, maximum,
                                                                                  minimum, squared_difference, pow
   Rsqrt, Sqrt, Square, Exp, Log, Neg, Abs, Floor, Erf                         -> same names, lower case
+  Reciprocal, Inv                                                             -> div(1, x)
   Mean, Sum, Max, Min, Prod, Any, All (axes constant)                         -> mean, sum, reduce_max, ...
   Less, Greater, Equal, ... ; LogicalAnd/Or/Not; SelectV2/Select               -> less, ..., select_v2
 """
@@ -28,8 +29,7 @@ _BINARY = {
 }
 _UNARY = {
     "Rsqrt": "rsqrt", "Sqrt": "sqrt", "Square": "square", "Exp": "exp", "Log": "log", "Neg": "neg", "Abs": "abs",
-    "Floor": "floor", "Erf": "erf", "Erfc": "erfc", "Sin": "sin", "Cos": "cos", "Reciprocal": "reciprocal",
-    "Inv": "reciprocal", "LogicalNot": "logical_not",
+    "Floor": "floor", "Erf": "erf", "Erfc": "erfc", "Sin": "sin", "Cos": "cos", "LogicalNot": "logical_not",
 }
 _COMPARE = {
     "Less": "less", "LessEqual": "less_equal", "Greater": "greater", "GreaterEqual": "greater_equal",
@@ -64,6 +64,13 @@ def select(ctx: ImportContext) -> None:
 @tf_op(*_UNARY, elementwise=True)
 def unary(ctx: ImportContext) -> None:
     ctx.emit(_UNARY[ctx.op_type], [ctx.input(0)])
+
+
+@tf_op("Reciprocal", "Inv")
+def reciprocal(ctx: ImportContext) -> None:
+    """1 / x as a DIV by x of the constant 1 (LiteRT has no reciprocal builtin; TensorFlow lowers it the same)."""
+    x = ctx.input(0)
+    ctx.emit("div", [ctx.const("one", np.ones((), x.dtype)), x], FusedActivationAttrs())
 
 
 @tf_op(*_REDUCE)
@@ -106,7 +113,7 @@ def ref_unary(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
     fn = {
         "rsqrt": tf.math.rsqrt, "sqrt": tf.sqrt, "square": tf.square, "exp": tf.exp, "log": tf.math.log,
         "neg": tf.negative, "abs": tf.abs, "floor": tf.floor, "erf": tf.math.erf, "erfc": tf.math.erfc,
-        "sin": tf.sin, "cos": tf.cos, "reciprocal": tf.math.reciprocal, "logical_not": tf.logical_not,
+        "sin": tf.sin, "cos": tf.cos, "logical_not": tf.logical_not,
     }[node.op]
     return [fn(x)]
 

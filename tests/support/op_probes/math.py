@@ -1,0 +1,100 @@
+"""Elementwise arithmetic, unary math, comparisons, reductions and segment ops."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import In, Probe
+
+X = In((1, 8))
+X2 = (In((1, 8)), In((1, 8)))
+POS = In((1, 8), dist="positive", low=0.25)
+I32 = In((1, 8), "int32", "int", -20, 20)
+BOOL = In((1, 8), "bool", "bool")
+SPECIAL = In((1, 8), dist="special")
+# A denominator with exact zeros (the *NoNan ops' case) and small integers.
+ZEROS = In((1, 8), dist="int", low=-2, high=3)
+SEG_IDS = np.array([0, 0, 1, 1, 1, 2, 2, 3], np.int32)  # sorted and consecutive (LiteRT's SEGMENT_SUM needs that)
+UNSORTED_IDS = np.array([2, 0, 1, 2, 0, 3, 3, 1], np.int32)
+
+PROBES: dict[str, Probe] = {
+    # ---- binary arithmetic (two activations)
+    "Add": Probe(lambda tf, a, b: tf.raw_ops.Add(x=a, y=b), X2),
+    "AddV2": Probe(lambda tf, a, b: a + b, X2, int8=True),
+    "Sub": Probe(lambda tf, a, b: a - b, X2),
+    "Mul": Probe(lambda tf, a, b: a * b, X2, int8=True),
+    "RealDiv": Probe(lambda tf, a, b: a / b, (X, POS)),
+    "Div": Probe(lambda tf, a, b: tf.raw_ops.Div(x=a, y=b), (X, POS)),
+    "Maximum": Probe(lambda tf, a, b: tf.maximum(a, b), X2),
+    "Minimum": Probe(lambda tf, a, b: tf.minimum(a, b), X2),
+    "SquaredDifference": Probe(lambda tf, a, b: tf.math.squared_difference(a, b), X2),
+    "Pow": Probe(lambda tf, a, b: tf.pow(a, b), (POS, In((1, 8), scale=0.5))),
+    "FloorDiv": Probe(lambda tf, a, b: tf.math.floordiv(a, b), (In((1, 8), scale=4.0), POS)),
+    "FloorMod": Probe(lambda tf, a, b: tf.math.floormod(a, b), (In((1, 8), scale=4.0), POS)),
+    "TruncateDiv": Probe(lambda tf, a, b: tf.truncatediv(a, b),
+                         (I32, In((1, 8), "int32", "int", 1, 6))),
+    "DivNoNan": Probe(lambda tf, a, b: tf.math.divide_no_nan(a, b), (X, ZEROS), int8=True),
+    "MulNoNan": Probe(lambda tf, a, b: tf.math.multiply_no_nan(a, b), (X, ZEROS)),
+    "Xdivy": Probe(lambda tf, a, b: tf.math.xdivy(a, b), (ZEROS, POS)),
+    "Xlogy": Probe(lambda tf, a, b: tf.math.xlogy(a, b), (ZEROS, POS)),
+    "Xlog1py": Probe(lambda tf, a, b: tf.math.xlog1py(a, b), (ZEROS, POS)),
+    "Atan2": Probe(lambda tf, a, b: tf.math.atan2(a, b), X2),
+    "AddN": Probe(lambda tf, a, b, c: tf.add_n([a, b, c]), (X, X, X), int8=True),
+    "BitwiseXor": Probe(lambda tf, a, b: tf.bitwise.bitwise_xor(a, b), (I32, I32)),
+    "RightShift": Probe(lambda tf, a, b: tf.bitwise.right_shift(a, b), (I32, In((1, 8), "int32", "int", 0, 4))),
+    # ---- unary math
+    "Abs": Probe(lambda tf, x: tf.abs(x)),
+    "Neg": Probe(lambda tf, x: tf.negative(x)),
+    "Exp": Probe(lambda tf, x: tf.exp(x)),
+    "Log": Probe(lambda tf, x: tf.math.log(x), (POS,)),
+    "Log1p": Probe(lambda tf, x: tf.math.log1p(x), (In((1, 8), dist="uniform", low=-0.9, high=4.0),), int8=True),
+    "Expm1": Probe(lambda tf, x: tf.math.expm1(x)),
+    "Sqrt": Probe(lambda tf, x: tf.sqrt(x), (POS,)),
+    "Rsqrt": Probe(lambda tf, x: tf.math.rsqrt(x), (POS,)),
+    "Square": Probe(lambda tf, x: tf.square(x)),
+    "Reciprocal": Probe(lambda tf, x: tf.math.reciprocal(x), (POS,)),
+    "Inv": Probe(lambda tf, x: tf.raw_ops.Inv(x=x), (POS,)),
+    "Floor": Probe(lambda tf, x: tf.floor(x), (In((1, 8), scale=3.0),)),
+    "Ceil": Probe(lambda tf, x: tf.math.ceil(x), (In((1, 8), scale=3.0),)),
+    "Round": Probe(lambda tf, x: tf.round(x), (In((1, 8), scale=3.0),)),
+    "Rint": Probe(lambda tf, x: tf.math.rint(x), (In((1, 8), scale=3.0),)),
+    "Sign": Probe(lambda tf, x: tf.sign(x), (ZEROS,)),
+    "Sin": Probe(lambda tf, x: tf.sin(x)),
+    "Cos": Probe(lambda tf, x: tf.cos(x)),
+    "IsFinite": Probe(lambda tf, x: tf.math.is_finite(x), (SPECIAL,)),
+    "IsInf": Probe(lambda tf, x: tf.math.is_inf(x), (SPECIAL,)),
+    "IsNan": Probe(lambda tf, x: tf.math.is_nan(x), (SPECIAL,)),
+    "Lgamma": Probe(lambda tf, x: tf.math.lgamma(x), (POS,)),
+    # ---- comparisons and logic
+    "Less": Probe(lambda tf, a, b: tf.less(a, b), X2),
+    "LessEqual": Probe(lambda tf, a, b: tf.less_equal(a, b), (ZEROS, ZEROS)),
+    "Greater": Probe(lambda tf, a, b: tf.greater(a, b), X2),
+    "GreaterEqual": Probe(lambda tf, a, b: tf.greater_equal(a, b), (ZEROS, ZEROS)),
+    "Equal": Probe(lambda tf, a, b: tf.equal(a, b), (ZEROS, ZEROS)),
+    "NotEqual": Probe(lambda tf, a, b: tf.not_equal(a, b), (ZEROS, ZEROS)),
+    "LogicalAnd": Probe(lambda tf, a, b: tf.logical_and(a, b), (BOOL, BOOL)),
+    "LogicalOr": Probe(lambda tf, a, b: tf.logical_or(a, b), (BOOL, BOOL)),
+    "LogicalNot": Probe(lambda tf, a: tf.logical_not(a), (BOOL,)),
+    "Select": Probe(lambda tf, c, a, b: tf.raw_ops.Select(condition=c, x=a, y=b), (BOOL, X, X)),
+    "SelectV2": Probe(lambda tf, c, a, b: tf.where(c, a, b), (BOOL, X, X), int8=True),
+    # ---- reductions (constant axes)
+    "Mean": Probe(lambda tf, x: tf.reduce_mean(x, axis=[1, 2]), (In((1, 4, 5, 3)),), int8=True),
+    "Sum": Probe(lambda tf, x: tf.reduce_sum(x, axis=1), (In((1, 4, 5)),)),
+    "Max": Probe(lambda tf, x: tf.reduce_max(x, axis=-1, keepdims=True), (In((1, 4, 5)),)),
+    "Min": Probe(lambda tf, x: tf.reduce_min(x, axis=1), (In((1, 4, 5)),)),
+    "Prod": Probe(lambda tf, x: tf.reduce_prod(x, axis=1), (In((1, 4, 5), dist="uniform", low=0.5, high=1.5),)),
+    "Any": Probe(lambda tf, x: tf.reduce_any(x, axis=1), (In((1, 4, 5), "bool", "bool"),)),
+    "All": Probe(lambda tf, x: tf.reduce_all(x, axis=1), (In((1, 4, 5), "bool", "bool"),)),
+    "ArgMax": Probe(lambda tf, x: tf.argmax(x, axis=1), (In((1, 6, 5)),)),
+    "ArgMin": Probe(lambda tf, x: tf.argmin(x, axis=1), (In((1, 6, 5)),)),
+    "Cumsum": Probe(lambda tf, x: tf.cumsum(x, axis=1), (In((1, 6, 5)),), int8=True),
+    # ---- segment reductions (segment ids constant)
+    "SegmentSum": Probe(lambda tf, x: tf.math.segment_sum(x, SEG_IDS), (In((8, 3)),)),
+    "UnsortedSegmentSum": Probe(lambda tf, x: tf.math.unsorted_segment_sum(x, UNSORTED_IDS, 4), (In((8, 3)),)),
+    "UnsortedSegmentProd": Probe(lambda tf, x: tf.math.unsorted_segment_prod(x, UNSORTED_IDS, 4),
+                                 (In((8, 3), dist="uniform", low=0.5, high=1.5),)),
+    "UnsortedSegmentMax": Probe(lambda tf, x: tf.math.unsorted_segment_max(x, UNSORTED_IDS, 4), (In((8, 3)),)),
+    "UnsortedSegmentMin": Probe(lambda tf, x: tf.math.unsorted_segment_min(x, UNSORTED_IDS, 4), (In((8, 3)),)),
+}
+
+VARIANTS: dict[str, tuple[Probe, ...]] = {}

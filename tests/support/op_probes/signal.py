@@ -1,0 +1,22 @@
+"""FFTs and complex numbers (complex results leave the model as real and imaginary parts)."""
+
+from __future__ import annotations
+
+from . import In, Probe
+
+
+def _parts(tf, z):  # noqa: ANN001, ANN202 - tf module, complex tensor
+    return tf.math.real(z), tf.math.imag(z)
+
+
+SIG = In((1, 3, 16))
+
+PROBES: dict[str, Probe] = {
+    "RFFT": Probe(lambda tf, x: _parts(tf, tf.signal.rfft(x)), (SIG,), context=("REAL", "IMAG")),
+    "RFFT2D": Probe(lambda tf, x: _parts(tf, tf.signal.rfft2d(x)), (In((1, 8, 16)),), context=("REAL", "IMAG")),
+    "ComplexAbs": Probe(lambda tf, x: tf.abs(tf.signal.rfft(x)), (SIG,), context=("RESHAPE", "RFFT2D")),
+    "Real": Probe(lambda tf, x: tf.math.real(tf.signal.rfft(x)), (SIG,), context=("RESHAPE", "RFFT2D")),
+    "Imag": Probe(lambda tf, x: tf.math.imag(tf.signal.rfft(x)), (SIG,), context=("RESHAPE", "RFFT2D")),
+}
+
+VARIANTS: dict[str, tuple[Probe, ...]] = {}
