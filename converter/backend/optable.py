@@ -271,7 +271,7 @@ OPS: dict[str, OpEntry] = {
     "hard_swish": OpEntry("HARD_SWISH", "HardSwishOptions"),
     "prelu": OpEntry("PRELU", None),  # LiteRT registers PRELU version 1 only; its kernel takes int8/uint8 there
     "log_softmax": OpEntry("LOG_SOFTMAX", "LogSoftmaxOptions", version=_int8_version(2)),
-    "l2_normalization": OpEntry("L2_NORMALIZATION", "L2NormOptions", _act_fields, _int8_version(2)),
+    "l2_normalization": OpEntry("L2_NORMALIZATION", "L2NormOptions", version=_int8_version(2)),
     "gelu": OpEntry("GELU", "GeluOptions", lambda n: {"Approximate": n.attrs.approximate}, _int8_version(2)),  # type: ignore[union-attr]
     "pad": OpEntry("PAD", "PadOptions", version=_int8_version(2, int16=3)),
     "padv2": OpEntry("PADV2", "PadV2Options", version=_int8_version(2, int16=3)),

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..ir import Graph, Node, Tensor
+from ..ir import Activation, Graph, Node, Tensor
 
 log = logging.getLogger("qconvert.passes")
 
@@ -24,6 +24,11 @@ def no_match(node: Node, reason: str) -> bool:
     """Record why a rewrite refused to fire on ``node`` (visible with --verbose) and return False."""
     log.debug("%s: not rewritten: %s", node.name, reason)
     return False
+
+
+def no_activation(node: Node) -> bool:
+    """True unless ``node`` carries a fused activation (nodes without one in their attributes count as none)."""
+    return getattr(node.attrs, "activation", Activation.NONE) is Activation.NONE
 
 
 def single_consumer(graph: Graph, t: Tensor) -> Node | None:

@@ -17,12 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, Tensor
-from ..ir.attrs import Activation
-from .base import no_match, single_consumer
+from .base import no_activation, no_match, single_consumer
 
-
-def _no_act(node: Node) -> bool:
-    return getattr(node.attrs, "activation", Activation.NONE) is Activation.NONE
 
 
 def _is_zero(t: Tensor) -> bool:
@@ -51,7 +47,7 @@ class FusePRelu:
     def run(self, graph: Graph) -> int:
         fired = 0
         for node in graph.nodes:
-            if node.op not in ("add", "sub") or not _no_act(node) or node.output.dtype != np.float32:
+            if node.op not in ("add", "sub") or not no_activation(node) or node.output.dtype != np.float32:
                 continue
             m = self._match(graph, node)
             if m is None:
@@ -89,7 +85,7 @@ class FusePRelu:
         dead: list[Node] = []
         while True:  # peel constant factors: t = k * g
             p = t.producer
-            if p is None or p.op != "mul" or not _no_act(p):
+            if p is None or p.op != "mul" or not no_activation(p):
                 break
             a, b = p.input(0), p.input(1)
             c, g = (a, b) if a.is_const and not b.is_const else (b, a) if b.is_const and not a.is_const else (None, None)
@@ -107,7 +103,7 @@ class FusePRelu:
             n = p.input(0).producer
             if n is not None and n.op == "neg" and n.input(0) is x and single_consumer(graph, n.output) is p:
                 return -k, [*dead, p, n]
-        elif p.op == "sub" and _no_act(p) and p.input(0) is x:  # x - |x| = 2 min(x, 0)
+        elif p.op == "sub" and no_activation(p) and p.input(0) is x:  # x - |x| = 2 min(x, 0)
             a = p.input(1).producer
             if a is not None and a.op == "abs" and a.input(0) is x and single_consumer(graph, a.output) is p:
                 return 2.0 * k, [*dead, p, a]

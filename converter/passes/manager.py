@@ -19,10 +19,15 @@ from .fold_pad import FoldPadIntoConv
 from .fuse_activation import FuseActivation
 from .fuse_bias_add import FuseBiasAdd
 from .fuse_dilated_conv import FuseDilatedConv
+from .fuse_l2_norm import FuseL2Normalization
+from .fuse_leaky_relu import FuseLeakyRelu
 from .fuse_patterns import FuseGelu, FuseHardSwish
 from .fuse_prelu import FusePRelu
+from .fuse_softmax import FuseLogSoftmax, FuseSoftmax
+from .fuse_squared_difference import FuseSquaredDifference
 from .legalize import AddMissingBias, DropZeroBias
 from .remove_identity import RemoveIdentity
+from .simplify_arithmetic import SimplifyArithmetic
 
 
 def default_phases(reorder_across_fake_quant: bool = False, dedupe_min_bytes: int = 0) -> list[tuple[str, list[Pass]]]:
@@ -35,6 +40,8 @@ def default_phases(reorder_across_fake_quant: bool = False, dedupe_min_bytes: in
         new constants that FoldConstants then carries through layout ops; DCE drops what folding orphaned. Unless
         ``reorder_across_fake_quant`` (TOCO's flag), an activation's FakeQuant stays a barrier no fusion crosses
         until the lowering phase drops it (its range is already on the tensor).
+        SimplifyArithmetic after CanonicalizeArithmetic (x ** 2 becomes x * x like square(x)); it drops x * 1 and
+        x + 0, which would otherwise hide patterns (tf.nn.silu's sigmoid(1.0 * x)) and keep ops alive.
         FuseDilatedConv here, before folding: the bias add or batch norm that stood between the convolution and
         BatchToSpaceND then follows the new dilated convolution directly, where FoldBatchNorm/FuseBiasAdd fold it.
     folding: runs on constant weights. FoldBatchNorm and FuseBiasAdd alternate until neither fires (conv ->
@@ -44,6 +51,10 @@ def default_phases(reorder_across_fake_quant: bool = False, dedupe_min_bytes: in
         fuse a relu into the layer producing its input. FuseActivation only after folding is complete: an
         activation fused into a stray add would hide that add from FuseBiasAdd. FuseHardSwish after it (it
         accepts relu6 fused into the x + 3 add); FuseGelu needs CanonicalizeArithmetic's x * (1/sqrt2) form.
+        FuseSquaredDifference after folding: an add of a constant to a conv output is its bias first; it reads
+        square(x) as CanonicalizeArithmetic's x * x, as FuseL2Normalization does. FuseLeakyRelu before
+        FuseActivation (whose clamp canonicalization also rewrites maximums). FuseSoftmax before FuseLogSoftmax:
+        log(exp(x) / sum(exp(x))) becomes log(softmax(x)), then log_softmax(x).
     lowering: DropFakeQuantBarriers first (every fusion is done); batch norms that did not follow a conv become
         mul + add; FoldConstants precomputes their
         constants; AddMissingBias last, after every bias-producing fusion had its chance; DedupeConstants after
@@ -51,10 +62,12 @@ def default_phases(reorder_across_fake_quant: bool = False, dedupe_min_bytes: in
     """
     return [
         ("cleanup", [RemoveIdentity(), FoldConstants(), AbsorbFakeQuant(keep_barriers=not reorder_across_fake_quant),
-                     CanonicalizeArithmetic(), EliminateCommonSubexpressions(), FuseDilatedConv(),
-                     DeadCodeElimination()]),
+                     CanonicalizeArithmetic(), SimplifyArithmetic(), EliminateCommonSubexpressions(),
+                     FuseDilatedConv(), DeadCodeElimination()]),
         ("folding", [FoldBatchNorm(), FuseBiasAdd(), FoldPadIntoConv(), DeadCodeElimination()]),
-        ("activation", [FusePRelu(), FuseActivation(), FuseHardSwish(), FuseGelu(), DeadCodeElimination()]),
+        ("activation", [FusePRelu(), FuseLeakyRelu(), FuseActivation(), FuseHardSwish(), FuseGelu(),
+                        FuseSquaredDifference(), FuseL2Normalization(), FuseSoftmax(), FuseLogSoftmax(),
+                        DeadCodeElimination()]),
         ("lowering", [DropFakeQuantBarriers(), LowerBatchNorm(), FoldConstants(), DeadCodeElimination(),
                       AddMissingBias(), DropZeroBias(), DedupeConstants(dedupe_min_bytes)]),
     ]

@@ -61,8 +61,9 @@ PROBES: dict[str, tuple[tuple[int, ...], Callable[[Any, Any], Any], float]] = {
     "slices": ((1, 8, 6), lambda tf, x: tf.concat([x[:, 1:7:2, ::-1], tf.slice(x, [0, 2, 1], [1, 3, 5])[:, :, :1],
                                                    tf.split(x, 2, axis=1)[1][:, :3, 1:2],
                                                    tf.split(x, [2, 4], axis=2)[0][:, :3, 1:]], axis=2), PLAIN),
-    "gather_tile_reverse": ((1, 5, 3), lambda tf, x: tf.gather(x, [4, 0, 2], axis=1) + tf.tile(x[:, :1], [1, 3, 1])
-                            + tf.reverse(x, [1])[:, :3], PLAIN),
+    # The tile is reversed before the add: a tile read by a broadcasting add directly is dropped (SimplifyArithmetic).
+    "gather_tile_reverse": ((1, 5, 3), lambda tf, x: tf.gather(x, [4, 0, 2], axis=1)
+                            + tf.reverse(tf.tile(x[:, :1], [1, 3, 1]), [2]) + tf.reverse(x, [1])[:, :3], PLAIN),
     "resize": ((1, 4, 4, 2), lambda tf, x: tf.compat.v1.image.resize_bilinear(x, [8, 8])
                + tf.compat.v1.image.resize_nearest_neighbor(x, [8, 8]), PLAIN),
     "select": ((1, 3, 4), lambda tf, x: tf.where(np.array([True, False, False, True]), x, 0.5 * x), PLAIN),
