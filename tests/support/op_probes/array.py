@@ -86,4 +86,18 @@ PROBES: dict[str, Probe] = {
     "ApproxTopK": Probe(lambda tf, x: tf.raw_ops.ApproxTopK(input=x, k=3), (In((1, 8)),)),
 }
 
-VARIANTS: dict[str, tuple[Probe, ...]] = {}
+VARIANTS: dict[str, tuple[Probe, ...]] = {
+    # Paddings/crops that are not zero; one spatial axis (3-D, SPACE_TO_BATCH_ND version 3); a 5-D input, which
+    # LiteRT's kernels do not take (refused with one line).
+    "SpaceToBatchND": (
+        Probe(lambda tf, x: tf.space_to_batch_nd(x, [2, 2], [[1, 1], [0, 2]]), (IMG,), int8=True, name="paddings"),
+        Probe(lambda tf, x: tf.space_to_batch_nd(x, [2], [[1, 1]]), (X,), name="rank3"),
+        Probe(lambda tf, x: tf.space_to_batch_nd(x, [2, 2], [[0, 0], [0, 0]]), (In((1, 2, 4, 4, 2)),),
+              refuse="block dimension", name="rank5"),
+    ),
+    "BatchToSpaceND": (
+        Probe(lambda tf, x: tf.batch_to_space(x, [2, 2], [[1, 0], [0, 1]]), (In((4, 3, 3, 2)),), int8=True,
+              name="crops"),
+        Probe(lambda tf, x: tf.batch_to_space(x, [2], [[0, 1]]), (In((2, 4, 6)),), name="rank3"),
+    ),
+}
