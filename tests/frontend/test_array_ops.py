@@ -135,10 +135,24 @@ CASES: dict[str, Case] = {
     "padv2_constant": (X143, [_x(1, 4, 3)], lambda tf, x: tf.pad(x, [[0, 0], [1, 0], [0, 2]], constant_values=1.5)),
     "rank_of_input": (X143, [_x(1, 4, 3)], lambda tf, x: x * tf.cast(tf.rank(x), tf.float32)),
     "zeros_like_static": (X143, [_x(1, 4, 3)], lambda tf, x: tf.zeros_like(x) + x),
+    # FusedBatchNorm forms that the IR's batch_norm does not take: NCHW (tf_keras LayerNormalization: each row of
+    # [1, rows, features, 1] normalized by its own statistics, training mode), NCHW with given statistics.
+    "batch_norm_nchw_training": ([Spec(F, (1, 5, 8, 1))], [_x(1, 5, 8, 1)],
+                                 lambda tf, x: tf.compat.v1.nn.fused_batch_norm(
+                                     x, np.ones(5, np.float32), np.zeros(5, np.float32), epsilon=1e-3,
+                                     data_format="NCHW")[0]),
+    "batch_norm_nchw_inference": ([Spec(F, (1, 3, 4, 4))], [_x(1, 3, 4, 4)],
+                                  lambda tf, x: tf.compat.v1.nn.fused_batch_norm(
+                                      x, np.float32([1.5, 0.5, 2.0]), np.float32([0.1, -0.2, 0.3]),
+                                      mean=np.float32([0.2, -0.1, 0.0]), variance=np.float32([1.2, 0.8, 2.0]),
+                                      epsilon=1e-3, data_format="NCHW", is_training=False)[0]),
+    "batch_norm_nhwc_training": ([Spec(F, (1, 4, 4, 3))], [_x(1, 4, 4, 3)],
+                                 lambda tf, x: tf.compat.v1.nn.fused_batch_norm(
+                                     x, np.float32([1.5, 0.5, 2.0]), np.float32([0.1, -0.2, 0.3]))[0]),
 }
 
 # INT8 rows: the op's integer kernel (or its float fallback) against TensorFlow's converter on the same data.
-INT8_DEFAULT = ("gather_nd", "matrix_band_part", "topk_values")
+INT8_DEFAULT = ("gather_nd", "matrix_band_part", "topk_values", "batch_norm_nchw_training")
 INT8_SLOW = ("broadcast_to", "gather_batch_dims", "matrix_set_diag", "roll", "select_rows", "reverse_sequence",
              "tensor_scatter_update", "strided_slice_ellipsis", "strided_slice_new_axis", "matrix_diag")
 

@@ -6,7 +6,8 @@ TF -> IR:
   MatMul(a, b constant-derived)            -> fully_connected(a, transpose(b) [out,in], bias=None)
   MatMul / BatchMatMul(a, b activations)   -> batch_matmul(a, b)
   BiasAdd(x, b)                            -> add(x, b)
-  FusedBatchNorm[V2|V3](x, g, b, m, v)     -> batch_norm(x, g, b, m, v)   (folded or lowered by passes)
+  FusedBatchNorm[V2|V3](x, g, b, m, v)     -> batch_norm(x, g, b, m, v)   (folded or lowered by passes); NCHW or
+                                              training mode (tf_keras LayerNormalization): normalization.py
   Relu/Relu6/Sigmoid/Tanh/Elu/LeakyRelu    -> relu/relu6/logistic/tanh/elu/leaky_relu
   MaxPool/AvgPool                          -> max_pool_2d/average_pool_2d
   Softmax                                  -> softmax
@@ -40,6 +41,7 @@ from ...tf_runtime import tensorflow
 from ..context import ImportContext
 from ..registry import reference, tf_op
 from .common import apply_activation, batch_shape, int32_operand, nhwc_only, padding, spatial
+from .normalization import lower_batch_norm
 
 
 def _explicit_pad(ctx: ImportContext) -> Any:  # noqa: ANN401 - IR Tensor
@@ -135,9 +137,11 @@ def bias_add(ctx: ImportContext) -> None:
 
 @tf_op("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 def fused_batch_norm(ctx: ImportContext) -> None:
+    fmt = ctx.attr("data_format", "NHWC")
+    if fmt in ("NCHW", "NCDHW") or ctx.attr("is_training", False):  # statistics of the batch, or channels first
+        lower_batch_norm(ctx, 1 if fmt.startswith("NC") else -1)
+        return
     nhwc_only(ctx)
-    if ctx.attr("is_training", False):
-        raise ctx.fail("batch norm in training mode; export the inference graph (training=False)")
     ins = ctx.inputs()[:5]
     ctx.emit("batch_norm", ins, BatchNormAttrs(epsilon=float(ctx.attr("epsilon", 1e-3))))
 
