@@ -114,6 +114,8 @@ def import_graph_def(
         op = wnodes[name].op
         if op not in HANDLERS and op not in _IGNORED_OPS and name not in {_node_of(k) for k in in_keys}:
             unsupported.setdefault(op, []).append(name)
+    folded = _fold_static(wnodes, order, [n for names in unsupported.values() for n in names]) if unsupported else {}
+    unsupported = {op: kept for op, names in unsupported.items() if (kept := [n for n in names if n not in folded])}
     custom: set[str] = set()
     if unsupported and options.allow_custom_ops:
         custom = {name for names in unsupported.values() for name in names}
@@ -155,6 +157,10 @@ def import_graph_def(
             return _node_of(_inputs[i]) in weight
 
         ctx = ImportContext(graph, nd, in_tensors, out_info, env.__setitem__, is_weight, graph_def.library)
+        if name in folded:  # computed from constants by TensorFlow: no kernel needed
+            for i, value in enumerate(folded[name]):
+                ctx.const_output(i, value)
+            continue
         (emit_custom if name in custom else HANDLERS[nd.op])(ctx)
     # Graph inputs in the order the user named them.
     graph.set_outputs([_resolve_output(env, k) for k in out_keys])
@@ -166,6 +172,29 @@ def import_graph_def(
     graph.validate()
     return ImportResult(graph=graph, tf_op_counts=dict(sorted(counts.items())), notes=notes,
                         control_edges_dropped=control, dynamic_tensors=dynamic)
+
+
+def _fold_static(nodes: dict[str, Any], order: list[str], candidates: list[str]) -> dict[str, list[np.ndarray]]:  # noqa: ANN401
+    """The values of the ``candidates`` (ops without a handler) that constants and static shapes alone determine
+    (static_values: no input array, no stateful op upstream), computed by TensorFlow: a constant subgraph is folded
+    before the supported-op check, whatever ops it uses (e.g. a matrix inverse of a weight)."""
+    from .static_values import StaticValues  # noqa: PLC0415
+
+    gd = tensorflow().compat.v1.GraphDef()
+    for name in order:
+        nd = gd.node.add()
+        nd.CopyFrom(nodes[name])
+        del nd.input[:]
+        nd.input.extend(i for i in nodes[name].input if not i.startswith("^") and _node_of(i) in nodes)
+    with StaticValues(gd) as sv:
+        static = [n for n in candidates if sv.is_static(n)]
+        keys = [[o.name for o in sv.graph.get_operation_by_name(n).outputs] for n in static]
+        values = sv.evaluate([k for ks in keys for k in ks]) if static else []
+    out: dict[str, list[np.ndarray]] = {}
+    it = iter(values)
+    for n, ks in zip(static, keys, strict=True):
+        out[n] = [next(it) for _ in ks]
+    return out
 
 
 def _resolve_output(env: dict[str, Tensor], key: str) -> Tensor:

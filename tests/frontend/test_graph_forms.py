@@ -134,3 +134,23 @@ def test_identity_between_two_outputs(tf: Any, tmp_path: Path) -> None:  # noqa:
     assert sorted(outs) == ["out", "r"]
     for v in outs.values():
         np.testing.assert_array_equal(v, np.maximum(xv, 0))
+
+
+FOLD_CASES = {
+    # Ops without a handler (MatrixInverse, Svd, Cumprod) on constants: computed at conversion time.
+    "inverse_of_weight": lambda tf, x: tf.matmul(x, tf.linalg.inv(np.float32([[2, 1, 0, 0], [0, 1, 0, 0],
+                                                                              [0, 0, 3, 1], [1, 0, 0, 1]]))),
+    "svd_and_cumprod_of_constants": lambda tf, x: x * tf.linalg.svd(np.eye(4, dtype=np.float32) * 2.0,
+                                                                    compute_uv=False) + tf.math.cumprod(
+        np.float32([1.0, 2.0, 0.5, 3.0])),
+    # TensorFlow builds these from Range and shape arithmetic over constants.
+    "softmax_non_last_axis": lambda tf, x: tf.nn.softmax(tf.reshape(x, [1, 2, 2]), axis=1),
+    "signal_frame": lambda tf, x: tf.signal.frame(x, 2, 1, axis=-1),
+}
+
+
+@pytest.mark.parametrize("name", list(FOLD_CASES))
+def test_constant_subgraphs_fold_before_the_supported_op_check(name: str, tf: Any, tmp_path: Path) -> None:  # noqa: ANN401
+    op = build(tmp_path, name, [Spec("float32", (1, 4))], lambda x: FOLD_CASES[name](tf, x),
+               [RNG.standard_normal((2, 1, 4)).astype(np.float32)])
+    assert_float_match(run_litert(qconvert(op), op), op.expected)
