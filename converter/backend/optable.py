@@ -256,6 +256,9 @@ OPS: dict[str, OpEntry] = {
     "where": OpEntry("WHERE", "WhereOptions", version=lambda n: 1 if _in_dtype(n) == _BOOL else 2),
     "bucketize": OpEntry("BUCKETIZE", "BucketizeOptions",
                          lambda n: {"Boundaries": [float(b) for b in n.attrs.boundaries]}),  # type: ignore[union-attr]
+    "broadcast_args": OpEntry("BROADCAST_ARGS", None),
+    "bitcast": OpEntry("BITCAST", "BitcastOptions"),
+    "dynamic_update_slice": OpEntry("DYNAMIC_UPDATE_SLICE", "DynamicUpdateSliceOptions"),
     "broadcast_to": OpEntry("BROADCAST_TO", "BroadcastToOptions",
                             version=lambda n: 3 if _in_dtype(n) in (_INT8, _INT16) else 2),
     "squeeze": OpEntry("SQUEEZE", "SqueezeOptions", lambda n: {"SqueezeDims": list(n.attrs.axes)}),  # type: ignore[union-attr]

@@ -9,6 +9,9 @@ TF -> IR:
   SparseToDense                               -> sparse_to_dense(indices, output_shape, values, default)
   OneHot                                      -> one_hot(indices, depth, on, off)
   Roll                                        -> gather(x, (arange(n) - shift) mod n) per rolled axis
+  InvertPermutation                           -> scatter_nd(reshape(p, [n, 1]), arange(n), [n])
+  DynamicStitch (constant indices)            -> pack of the data's unpacked slices, in index order
+  XlaDynamicUpdateSlice                       -> dynamic_update_slice(x, update, start)
 TensorFlow leaves the order of repeated indices in TensorScatterUpdate undefined; here (as with every index
 distinct) each position takes its update. TensorScatterAdd/Sub sum repeated indices, as TensorFlow does.
 """
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ...ir import Node, Tensor
-from ...ir.attrs import FusedActivationAttrs, GatherAttrs, OneHotAttrs
+from ...ir.attrs import AxisAttrs, FusedActivationAttrs, GatherAttrs, OneHotAttrs, ReshapeAttrs
 from ...tf_runtime import tensorflow
 from ..context import ImportContext
 from ..registry import reference, tf_op
@@ -145,3 +148,58 @@ def ref_sparse_to_dense(node: Node, indices: Any, shape: Any, values: Any, defau
 def ref_one_hot(node: Node, indices: Any, depth: Any, on: Any, off: Any) -> list[Any]:  # noqa: ANN401
     a: OneHotAttrs = node.attrs  # type: ignore[assignment]
     return [tensorflow().one_hot(indices, depth, on, off, axis=a.axis)]
+
+
+@tf_op("InvertPermutation")
+def invert_permutation(ctx: ImportContext) -> None:
+    """out[p[i]] = i: scatter_nd(reshape(p, [n, 1]), arange(n), [n]) (what TensorFlow's converter writes too)."""
+    p = ctx.input(0)
+    n = p.shape[0]
+    if n < 0:
+        raise ctx.fail("the permutation has a run-time length; TFLite's SCATTER_ND needs it static")
+    idx = ctx.intermediate("indices", p.dtype, (n, 1))
+    ctx.emit("reshape", [p], ReshapeAttrs(new_shape=(n, 1)), outputs=[idx], suffix="indices")
+    ctx.emit("scatter_nd", [idx, ctx.const("positions", np.arange(n, dtype=p.dtype)),
+                            ctx.const("shape", np.array([n], np.int32))])
+
+
+@tf_op("DynamicStitch", "ParallelDynamicStitch")
+def dynamic_stitch(ctx: ImportContext) -> None:
+    """result[indices[m][i]] = data[m][i] with constant indices: every data tensor unpacked into its slices, the slice
+    each position takes (the last one written there, as TensorFlow) packed in order."""
+    n = ctx.num_inputs // 2
+    indices = [np.asarray(ctx.require_const(m, f"the indices (input {m})"), np.int64) for m in range(n)]
+    slices: dict[int, Tensor] = {}
+    for m in range(n):
+        data = ctx.input(n + m)
+        idx = indices[m].reshape(-1)
+        rest = data.shape[indices[m].ndim:]
+        flat = data
+        if indices[m].ndim != 1:
+            flat = ctx.intermediate(f"flat_{m}", data.dtype, (idx.size, *rest))
+            ctx.emit("reshape", [data], ReshapeAttrs(new_shape=(idx.size, *rest)), outputs=[flat], suffix=f"flat_{m}")
+        parts = [ctx.intermediate(f"part_{m}_{i}", data.dtype, rest) for i in range(idx.size)]
+        if parts:
+            ctx.emit("unpack", [flat], AxisAttrs(axis=0), outputs=parts, suffix=f"parts_{m}")
+        for i, j in enumerate(idx):
+            slices[int(j)] = parts[i]
+    size = max(slices) + 1 if slices else 0
+    if sorted(slices) != list(range(size)):
+        raise ctx.fail("the indices leave positions unwritten (TensorFlow leaves them undefined)")
+    ctx.emit("pack", [slices[j] for j in range(size)], AxisAttrs(axis=0))
+
+
+@tf_op("XlaDynamicUpdateSlice")
+def dynamic_update_slice(ctx: ImportContext) -> None:
+    ctx.emit("dynamic_update_slice", [ctx.input(0), ctx.input(1), int32_operand(ctx, 2, "start")])
+
+
+@reference("dynamic_update_slice")
+def ref_dynamic_update_slice(node: Node, x: Any, update: Any, start: Any) -> list[Any]:  # noqa: ANN401
+    """x with ``update`` written at ``start``, the start clamped so that the update fits (as XLA and TFLite do)."""
+    tf = tensorflow()
+    shape = tf.shape(x, out_type=tf.int32)
+    begin = tf.clip_by_value(tf.cast(start, tf.int32), 0, shape - tf.shape(update, out_type=tf.int32))
+    grids = tf.meshgrid(*[tf.range(d) for d in node.input(1).shape], indexing="ij")
+    coords = tf.stack([g + begin[k] for k, g in enumerate(grids)], axis=-1)
+    return [tf.tensor_scatter_nd_update(x, coords, update)]

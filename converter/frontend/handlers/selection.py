@@ -1,7 +1,7 @@
 """Ops that select or classify elements: top-k, unique values, indices of true elements, buckets.
 
 TF -> IR:
-  TopKV2(x, k)              -> topk_v2(x, k): values, int32 indices (sorted, as TFLite's kernel always sorts)
+  TopKV2(x, k), ApproxTopK  -> topk_v2(x, k): values, int32 indices (sorted, as TFLite's kernel always sorts)
   Unique(x)                 -> unique(x): values, indices (a run-time number of values)
   Where(condition)          -> where(condition): int64 coordinates of the true elements (a run-time count)
   Bucketize(x)              -> bucketize(x) with the boundaries as an option
@@ -28,6 +28,17 @@ def topk(ctx: ImportContext) -> None:
         raise ctx.fail("TFLite's TOPK_V2 returns int32 indices; use index_type=tf.int32")
     outs = [ctx.output(0), ctx.output(1)]
     ctx.emit("topk_v2", [ctx.input(0), int32_operand(ctx, 1, "k")], outputs=outs)
+
+
+@tf_op("ApproxTopK")
+def approx_top_k(ctx: ImportContext) -> None:
+    """The exact top k is one of the answers ApproxTopK may give (its recall target is a lower bound)."""
+    x = ctx.input(0)
+    dim = int(ctx.attr("reduction_dimension", -1))
+    if dim not in (-1, len(x.shape) - 1) or not bool(ctx.attr("is_max_k", True)):
+        raise ctx.fail("only the largest k along the last axis maps to TFLite's TOPK_V2")
+    k = ctx.const("k", np.array(int(ctx.attr("k")), np.int32))
+    ctx.emit("topk_v2", [x, k], outputs=[ctx.output(0), ctx.output(1)])
 
 
 @tf_op("Unique")

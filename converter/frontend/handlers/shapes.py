@@ -7,6 +7,8 @@ TF -> IR:
   ZerosLike, OnesLike        -> constants; zeros_like(x) / fill(shape(x), 1) for a tensor with run-time dims
   Range                      -> constant; range(start, limit, delta) for run-time bounds
   BroadcastTo                -> broadcast_to(x, shape)
+  BroadcastArgs              -> broadcast_args(s0, s1) (a constant when both shapes are)
+  Bitcast                    -> bitcast(x)
 """
 
 from __future__ import annotations
@@ -88,6 +90,17 @@ def broadcast_to(ctx: ImportContext) -> None:
     ctx.emit("broadcast_to", [ctx.input(0), int32_operand(ctx, 1, "shape")])
 
 
+@tf_op("BroadcastArgs")
+def broadcast_args(ctx: ImportContext) -> None:
+    s0, s1 = ctx.input(0), ctx.input(1)
+    ctx.emit("broadcast_args", [s0, s1], outputs=[ctx.output(0, (max(s0.shape[0], s1.shape[0]),))])
+
+
+@tf_op("Bitcast")
+def bitcast(ctx: ImportContext) -> None:
+    ctx.emit("bitcast", [ctx.input(0)])
+
+
 # ---------------------------------------------------------------- references
 @reference("shape")
 def ref_shape(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
@@ -116,3 +129,13 @@ def ref_broadcast_to(node: Node, x: Any, shape: Any) -> list[Any]:  # noqa: ANN4
         shape = tf.concat([tf.shape(x)[:1], shape[1:]], 0) if len(node.input(0).shape) == len(node.output.shape) \
             and node.input(0).shape[0] == 1 else shape
     return [tf.broadcast_to(x, shape)]
+
+
+@reference("broadcast_args")
+def ref_broadcast_args(node: Node, s0: Any, s1: Any) -> list[Any]:  # noqa: ANN401
+    return [tensorflow().broadcast_dynamic_shape(s0, s1)]
+
+
+@reference("bitcast")
+def ref_bitcast(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
+    return [tensorflow().bitcast(x, tensorflow().as_dtype(node.output.dtype))]
