@@ -401,7 +401,8 @@ class _Quantizer:
                     continue
                 followers: list[Node] = []
                 others = [c for c in t.consumers if c is not node]
-                if all(self._accepts_scale(c, t, out_p, followers, spec.drops_values) for c in others):
+                clips = spec.drops_values and self._clipped_by(t, out_p)
+                if all(self._accepts_scale(c, t, out_p, followers, clips) for c in others):
                     self.params[id(t)] = out_p
                     claimed.add(id(t))
                     for f in followers:
@@ -413,6 +414,17 @@ class _Quantizer:
         write any scale, so it quantizes straight onto the scale its reader needs (one rounding, not two)."""
         return (any(t is x for x in self.g.inputs) and self.o.input_dtype == FLOAT32 and id(t) not in self.feed_params
                 and not (t.qrange is not None and t.qrange.fake_quant))
+
+    @staticmethod
+    def _clipped_by(t: Tensor, p: QuantParams) -> bool:
+        """Whether writing ``t`` on ``p``'s grid would clip values ``t`` takes (its range reaches more than one step
+        past ``p``'s): then only readers that want ``p`` themselves may read it there. A select whose output range
+        covers both its inputs' (a masked RNN's state update) clips nothing; a clamp does."""
+        r = t.qrange
+        if r is None or not p.min or not p.max:
+            return True
+        step = max(p.scale)
+        return bool(min(r.min) < p.min[0] - step or max(r.max) > p.max[0] + step)
 
     def _keeps_trained_clamp(self, t: Tensor, p: QuantParams) -> bool:
         """A fake-quant range narrower than ``p``'s: training clamped ``t`` to it, which writing ``t`` on ``p``'s
