@@ -87,6 +87,16 @@ def _fc_version(node: Node) -> int:
     return 1
 
 
+def _abs_version(node: Node) -> int:
+    # op_version.cc: int8/uint8 2; int16 3 when quantized (4 when not); int32 5.
+    dt = _in_dtype(node)
+    if dt == np.dtype(np.int32):
+        return 5
+    if dt == _INT16:
+        return 3 if node.inputs[0] is not None and node.inputs[0].quant is not None else 4
+    return 2 if dt in (_INT8, _UINT8) else 1
+
+
 def _dequantize_version(node: Node) -> int:
     dt = _in_dtype(node)
     if dt in (_FLOAT16, _INT16):
@@ -151,6 +161,18 @@ def _bias_type_fields(n: Node, i: int = 2) -> dict[str, FieldValue]:
 
 def _conv_fields(n: Node) -> dict[str, FieldValue]:
     return {**_spatial_fields(n), **_bias_type_fields(n)}
+
+
+def _random_fields(n: Node) -> dict[str, FieldValue]:
+    return {"Seed": n.attrs.seed, "Seed2": n.attrs.seed2}  # type: ignore[union-attr]
+
+
+def _conv3d_fields(n: Node) -> dict[str, FieldValue]:
+    a = n.attrs
+    d, h, w = a.stride  # type: ignore[union-attr]
+    dd, dh, dw = a.dilation  # type: ignore[union-attr]
+    return {"Padding": _PADDING[a.padding], "StrideD": d, "StrideW": w, "StrideH": h,  # type: ignore[union-attr]
+            "FusedActivationFunction": _act(n), "DilationDFactor": dd, "DilationWFactor": dw, "DilationHFactor": dh}
 
 
 def _spatial_fields(n: Node) -> dict[str, FieldValue]:
@@ -225,7 +247,8 @@ OPS: dict[str, OpEntry] = {
                           _int8_version(2, int16=3)),
     "reduce_min": OpEntry("REDUCE_MIN", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims},  # type: ignore[union-attr]
                           _int8_version(2, int16=3)),
-    "reduce_prod": OpEntry("REDUCE_PROD", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
+    "reduce_prod": OpEntry("REDUCE_PROD", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims},  # type: ignore[union-attr]
+                           _int8_version(2, int16=2)),
     "reduce_any": OpEntry("REDUCE_ANY", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
     "reduce_all": OpEntry("REDUCE_ALL", "ReducerOptions", lambda n: {"KeepDims": n.attrs.keep_dims}),  # type: ignore[union-attr]
     "concatenation": OpEntry("CONCATENATION", "ConcatenationOptions",
@@ -314,12 +337,12 @@ OPS: dict[str, OpEntry] = {
     "batch_matmul": OpEntry("BATCH_MATMUL", "BatchMatMulOptions",
                             lambda n: {"AdjX": n.attrs.adj_x, "AdjY": n.attrs.adj_y}, _int8_version(2, int16=3)),  # type: ignore[union-attr]
     "rsqrt": OpEntry("RSQRT", None, version=_int8_version(2, int16=3)),
-    "sqrt": OpEntry("SQRT", None),
+    "sqrt": OpEntry("SQRT", None, version=_int8_version(2)),
     "square": OpEntry("SQUARE", None),
     "exp": OpEntry("EXP", None, version=_int8_version(2, int16=2)),
-    "log": OpEntry("LOG", None),
+    "log": OpEntry("LOG", None, version=_int8_version(2, int16=2)),
     "neg": OpEntry("NEG", None),  # LiteRT registers NEG version 1 only; its kernel takes int8 at that version
-    "abs": OpEntry("ABS", None),
+    "abs": OpEntry("ABS", None, version=_abs_version),
     "floor": OpEntry("FLOOR", None),
     "sin": OpEntry("SIN", None),
     "cos": OpEntry("COS", None),
@@ -352,6 +375,38 @@ OPS: dict[str, OpEntry] = {
                               lambda n: {"BlockSize": n.attrs.block_size}, _int8_version(2)),  # type: ignore[union-attr]
     "arg_max": OpEntry("ARG_MAX", "ArgMaxOptions", lambda n: {"OutputType": tensor_type(n.output.dtype)},
                        _int8_version(2)),
+    "arg_min": OpEntry("ARG_MIN", "ArgMinOptions", lambda n: {"OutputType": tensor_type(n.output.dtype)},
+                       _int8_version(2)),
+    # ---- math builtins TensorFlow's converter writes (float/integer kernels only)
+    "ceil": OpEntry("CEIL", None),
+    "round": OpEntry("ROUND", None),
+    "sign": OpEntry("SIGN", None),
+    "atan2": OpEntry("ATAN2", None),
+    "add_n": OpEntry("ADD_N", None),
+    "bitwise_xor": OpEntry("BITWISE_XOR", None),
+    "right_shift": OpEntry("RIGHT_SHIFT", None),
+    "cumsum": OpEntry("CUMSUM", "CumsumOptions",
+                      lambda n: {"Exclusive": n.attrs.exclusive, "Reverse": n.attrs.reverse}),  # type: ignore[union-attr]
+    "segment_sum": OpEntry("SEGMENT_SUM", None),
+    "non_max_suppression_v4": OpEntry("NON_MAX_SUPPRESSION_V4", None),
+    "non_max_suppression_v5": OpEntry("NON_MAX_SUPPRESSION_V5", None),
+    "random_uniform": OpEntry("RANDOM_UNIFORM", "RandomOptions", _random_fields),
+    "random_standard_normal": OpEntry("RANDOM_STANDARD_NORMAL", "RandomOptions", _random_fields),
+    "multinomial": OpEntry("MULTINOMIAL", "RandomOptions", _random_fields),
+    "rfft2d": OpEntry("RFFT2D", None),
+    "real": OpEntry("REAL", None),
+    "imag": OpEntry("IMAG", None),
+    "complex_abs": OpEntry("COMPLEX_ABS", None),
+    "conv_3d": OpEntry("CONV_3D", "Conv3DOptions", lambda n: _conv3d_fields(n)),
+    "conv_3d_transpose": OpEntry("CONV_3D_TRANSPOSE", "Conv3DOptions", lambda n: _conv3d_fields(n)),
+    "local_response_normalization": OpEntry(
+        "LOCAL_RESPONSE_NORMALIZATION", "LocalResponseNormalizationOptions",
+        lambda n: {"Radius": n.attrs.radius, "Bias": n.attrs.bias, "Alpha": n.attrs.alpha,  # type: ignore[union-attr]
+                   "Beta": n.attrs.beta}),  # type: ignore[union-attr]
+    "unsorted_segment_sum": OpEntry("UNSORTED_SEGMENT_SUM", None),
+    "unsorted_segment_prod": OpEntry("UNSORTED_SEGMENT_PROD", None),
+    "unsorted_segment_max": OpEntry("UNSORTED_SEGMENT_MAX", None),
+    "unsorted_segment_min": OpEntry("UNSORTED_SEGMENT_MIN", None),
     "while": OpEntry("WHILE", "WhileOptions", subgraph_fields=("CondSubgraphIndex", "BodySubgraphIndex")),
     "if": OpEntry("IF", "IfOptions", subgraph_fields=("ThenSubgraphIndex", "ElseSubgraphIndex")),
     "quantize": OpEntry("QUANTIZE", "QuantizeOptions", version=_quantize_version),

@@ -226,7 +226,8 @@ class ImportContext:
         name = self.name if suffix is None else f"{self.name}/{suffix}"
         node = self.graph.add_node(op, inputs, outs, attrs, name=name, tf_op=self.op_type)
         present = [t for t in inputs if t is not None]
-        if present and all(t.is_const for t in present) and all(t.dtype.kind in "biu" for t in outs):
+        if (present and all(t.is_const for t in present) and all(t.dtype.kind in "biu" for t in outs)
+                and not node.stateful):
             from .reference import evaluate_node  # noqa: PLC0415 (TensorFlow)
 
             self.graph.fold(node, evaluate_node(node, [None if t is None else t.data for t in inputs]))

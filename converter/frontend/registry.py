@@ -21,7 +21,7 @@ REFERENCES: dict[str, ReferenceFn] = {}
 # TF ops whose outputs have their inputs' broadcast shape (used when TensorFlow cannot tell an output's rank).
 ELEMENTWISE: set[str] = set()
 
-_HANDLER_MODULES = ("control", "functional", "nn", "math", "array", "shapes", "gather_scatter", "matrix", "selection",
+_HANDLER_MODULES = ("control", "functional", "nn", "nn_ext", "math", "math_ext", "signal", "detection", "random_ops", "gradients", "array", "shapes", "gather_scatter", "matrix", "selection",
                     "fake_quant", "einsum", "space_batch", "custom")
 
 

@@ -281,10 +281,48 @@ class UniqueAttrs:
     idx_out_type: str
 
 
+@dataclass(frozen=True)
+class CumsumAttrs:
+    """y[i] = sum of x[j] along the axis (input 1) for j <= i; ``exclusive``: j < i; ``reverse``: from the end."""
+
+    exclusive: bool = False
+    reverse: bool = False
+
+
+@dataclass(frozen=True)
+class LrnAttrs:
+    """Local response normalization over the last axis: x / (bias + alpha * sum of x^2 over a window of
+    2 * radius + 1 channels) ** beta."""
+
+    radius: int
+    bias: float
+    alpha: float
+    beta: float
+
+
+@dataclass(frozen=True)
+class Conv3DAttrs:
+    """conv_3d / conv_3d_transpose: strides and dilations as (depth, height, width)."""
+
+    stride: tuple[int, int, int]
+    padding: Padding
+    dilation: tuple[int, int, int] = (1, 1, 1)
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class RandomAttrs:
+    """random_uniform / random_standard_normal / multinomial: the op's two seeds (both 0: a fresh seed each run)."""
+
+    seed: int = 0
+    seed2: int = 0
+
+
 Attrs = (
     NoAttrs | FusedActivationAttrs | Conv2DAttrs | DepthwiseConv2DAttrs | TransposeConvAttrs
     | FullyConnectedAttrs | Pool2DAttrs | AxisAttrs | ReduceAttrs | SoftmaxAttrs | ReshapeAttrs | SqueezeAttrs
     | StridedSliceAttrs | ResizeAttrs | LeakyReluAttrs | GeluAttrs | BatchMatMulAttrs | SplitAttrs
     | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs | WhileAttrs | IfAttrs | CustomAttrs | GatherAttrs
-    | OneHotAttrs | ReverseSequenceAttrs | BucketizeAttrs | UniqueAttrs
+    | OneHotAttrs | ReverseSequenceAttrs | BucketizeAttrs | UniqueAttrs | CumsumAttrs | LrnAttrs | Conv3DAttrs
+    | RandomAttrs
 )

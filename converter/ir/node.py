@@ -10,6 +10,11 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 
+# Ops whose result is not a function of their inputs (random draws): never evaluated at conversion time, folded to
+# a constant or merged with an identical node.
+STATEFUL_OPS = frozenset({"random_uniform", "random_standard_normal", "multinomial"})
+
+
 class Node:
     """One operation. ``inputs`` may hold None for an absent optional input (e.g. a conv without bias)."""
 
@@ -30,6 +35,11 @@ class Node:
         self._outputs = list(outputs)
         self.attrs: Attrs = attrs if attrs is not None else NoAttrs()
         self.tf_op = tf_op or op
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the op draws random numbers (see STATEFUL_OPS)."""
+        return self.op in STATEFUL_OPS
 
     @property
     def inputs(self) -> tuple[Tensor | None, ...]:

@@ -50,6 +50,8 @@ class EliminateCommonSubexpressions:
 def _key(node: Node) -> tuple[object, ...] | None:
     """Op, attributes, non-constant inputs by identity, constants by dtype and shape, outputs' dtypes and shapes
     (constants' values are compared only between nodes with the same key)."""
+    if node.stateful:  # two draws are two different values
+        return None
     try:
         hash(node.attrs)
     except TypeError:

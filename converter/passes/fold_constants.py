@@ -24,7 +24,7 @@ class FoldConstants:
     def run(self, graph: Graph) -> int:
         fired = 0
         for node in graph.nodes:
-            if node.op in _NO_FOLD:
+            if node.op in _NO_FOLD or node.stateful:
                 continue
             ins = [t for t in node.inputs if t is not None]
             if not ins or not all(t.is_const for t in ins):

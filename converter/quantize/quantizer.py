@@ -562,6 +562,8 @@ class _Quantizer:
                     self._const(node, i, t, bias_params(in_p, weight_p))
                 elif role is In.SAME_AS_OUT and out_p is not None:
                     self._const(node, i, t, out_p)
+                elif spec.const_on_peer_grid and (peer := self._peer_params(node, i, dt)) is not None:
+                    self._const(node, i, t, peer)
                 else:
                     data = np.asarray(t.data, dtype=np.float64)
                     r = QuantRange.per_tensor(float(data.min()), float(data.max()), RangeSource.WEIGHTS)
@@ -580,6 +582,13 @@ class _Quantizer:
             in_p = self.params[id(node.inputs[0])]  # type: ignore[arg-type]
             self._const(node, 2, bias, bias_params(in_p, weight_p))
             self.result.bias_corrected += 1
+
+    def _peer_params(self, node: Node, index: int, dt: np.dtype) -> QuantParams | None:
+        """The parameters of the other (activation) input of a two-input node, in type ``dt``."""
+        for j, u in enumerate(node.inputs):
+            if j != index and u is not None and not u.is_const and id(u) in self.params:
+                return retype_params(self.params[id(u)], dt)
+        return None
 
     def _edges(self) -> None:
         g, o = self.g, self.o

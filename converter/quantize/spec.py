@@ -77,6 +77,10 @@ class OpQuantSpec:
     sums_inputs: bool = False
     # The kernel reads quantized inputs but writes float outputs, which stay float in the quantized model.
     float_outputs: bool = False
+    # The kernel compares its two inputs: a constant one is quantized on the other input's grid (the threshold is
+    # then exact on that grid, and a lone 0 does not get the degenerate scale 1, which LiteRT's comparison kernels
+    # abort on: they take input scales below 1).
+    const_on_peer_grid: bool = False
 
 
 # LiteRT's int16 softmax, logistic and tanh all write 2^-15 (tanh: [-1, 1); the others [0, 1)).
@@ -101,7 +105,7 @@ SPECS: dict[str, OpQuantSpec] = {
     "add": OpQuantSpec((A, A), sums_inputs=True, int16=True),
     "sub": OpQuantSpec((A, A), int16=True),
     "mul": OpQuantSpec((A, A), int16=True),
-    "div": OpQuantSpec((A, A), int8=False),
+    "div": OpQuantSpec((A, A)),
     "squared_difference": OpQuantSpec((A, A), uint8=False),
     # A clamp (minimum/maximum with a constant, tf.clip_by_value) gets its own, clamped, range: its inputs are
     # requantized onto it (saturating, which is the clamp) or written at it by their producer. With the input's
@@ -162,6 +166,20 @@ SPECS: dict[str, OpQuantSpec] = {
     "rsqrt": OpQuantSpec((A,), uint8=False, int16=True),
     "exp": OpQuantSpec((A,), uint8=False, int16=True),
     "neg": OpQuantSpec((A,), uint8=False, int16=True),
+    # Integer kernels TensorFlow's INT8 conversion uses (probed in LiteRT by tests/frontend/test_op_table.py).
+    "log": OpQuantSpec((A,), uint8=False),
+    "sqrt": OpQuantSpec((A,), uint8=False),
+    "abs": OpQuantSpec((A,), uint8=False),
+    "reduce_prod": OpQuantSpec((A, I), uint8=False),
+    # Comparisons and arg min/max read quantized activations (each input on its own grid) and write bool / indices.
+    "less": OpQuantSpec((A, A), const_on_peer_grid=True),
+    "less_equal": OpQuantSpec((A, A), const_on_peer_grid=True),
+    "greater": OpQuantSpec((A, A), const_on_peer_grid=True),
+    "greater_equal": OpQuantSpec((A, A), const_on_peer_grid=True),
+    "equal": OpQuantSpec((A, A), const_on_peer_grid=True),
+    "not_equal": OpQuantSpec((A, A), const_on_peer_grid=True),
+    "arg_max": OpQuantSpec((A, I)),
+    "arg_min": OpQuantSpec((A, I)),
 }
 
 

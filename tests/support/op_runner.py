@@ -48,12 +48,22 @@ class Traced:
         return self.probe.key
 
     @property
-    def quantizable(self) -> bool:
-        """INT8 applies: a float input, finite sample data (TF's calibrator aborts on inf/NaN) and a batch axis of 1
-        on every input (qconvert's representative datasets stack samples along the batch axis)."""
+    def int8_inapplicable(self) -> str | None:
+        """Why INT8 does not apply to this probe, or None: it needs a float input, finite sample data (TF's
+        calibrator aborts on inf/NaN) and a batch axis of 1 on every input (qconvert's representative datasets
+        stack samples along the batch axis)."""
         floats = [a for a in self.cal if np.issubdtype(a.dtype, np.floating)]
-        return (bool(floats) and all(np.all(np.isfinite(a)) for a in floats)
-                and all(len(s.shape) > 0 and s.shape[0] == 1 for s in self.probe.inputs))
+        if not floats:
+            return "no float input"
+        if not all(np.all(np.isfinite(a)) for a in floats):
+            return "non-finite sample data"
+        if not all(len(s.shape) > 0 and s.shape[0] == 1 for s in self.probe.inputs):
+            return "an input without a batch axis of 1"
+        return None
+
+    @property
+    def quantizable(self) -> bool:
+        return self.int8_inapplicable is None
 
     def feeds(self, which: str = "eval") -> list[dict[str, np.ndarray]]:
         arrays = self.eval if which == "eval" else self.cal
@@ -219,6 +229,8 @@ class ProbeSet:
         self._float: dict[str, Converted] = {}
         self._single: dict[str, Path] = {}
         self._tf_float: dict[str, bytes] = {}
+        # Outcomes of checks made on the probes (None: passed; else the exception), kept for later tests.
+        self.outcomes: dict[str, BaseException | None] = {}
 
     def float(self, key: str) -> Converted:
         """qconvert's FLOAT conversion of probe ``key``."""

@@ -13,7 +13,7 @@ TF -> IR:
   ResizeBilinear/NearestNeighbor      -> resize_bilinear / resize_nearest_neighbor(x, size)
   Fill, ZerosLike, OnesLike           -> constants
   SpaceToDepth, DepthToSpace          -> space_to_depth, depth_to_space
-  ArgMax                              -> arg_max (axis constant)
+  ArgMax, ArgMin                      -> arg_max, arg_min
   ReverseV2                           -> reverse_v2(x, axis), one node per reversed axis of size > 1
 """
 
@@ -283,15 +283,16 @@ def space_depth(ctx: ImportContext) -> None:
     ctx.emit(op, [ctx.input(0)], BlockAttrs(block_size=int(ctx.attr("block_size"))))
 
 
-@tf_op("ArgMax")
+@tf_op("ArgMax", "ArgMin")
 def arg_max(ctx: ImportContext) -> None:
+    op = "arg_max" if ctx.op_type == "ArgMax" else "arg_min"
     axis = ctx.const_input(1)
     if axis is None:
-        ctx.emit("arg_max", [ctx.input(0), int32_operand(ctx, 1, "axis")])
+        ctx.emit(op, [ctx.input(0), int32_operand(ctx, 1, "axis")])
         return
     rank = len(ctx.input(0).shape)
     a = np.array([_axis(int(np.asarray(axis).reshape(-1)[0]), rank)], np.int32)
-    ctx.emit("arg_max", [ctx.input(0), ctx.const("axis", a)])
+    ctx.emit(op, [ctx.input(0), ctx.const("axis", a)])
 
 
 @tf_op("ReverseV2")
@@ -389,10 +390,11 @@ def ref_space_depth(node: Node, x: Any) -> list[Any]:  # noqa: ANN401
     return [fn(x, node.attrs.block_size)]  # type: ignore[union-attr]
 
 
-@reference("arg_max")
+@reference("arg_max", "arg_min")
 def ref_arg_max(node: Node, x: Any, axis: Any) -> list[Any]:  # noqa: ANN401
     tf = tensorflow()
-    return [tf.math.argmax(x, axis=tf.reshape(axis, []), output_type=tf.as_dtype(node.output.dtype))]
+    fn = tf.math.argmax if node.op == "arg_max" else tf.math.argmin
+    return [fn(x, axis=tf.reshape(axis, []), output_type=tf.as_dtype(node.output.dtype))]
 
 
 @reference("cast")

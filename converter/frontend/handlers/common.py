@@ -8,7 +8,7 @@ import numpy as np
 
 from ...ir.attrs import Activation, CastAttrs, Padding
 from ...tf_runtime import tensorflow
-from ..context import ImportContext
+from ..context import ImportContext, broadcast_shapes
 
 
 def apply_activation(x: Any, act: Activation) -> Any:  # noqa: ANN401 - tf.Tensor
@@ -70,3 +70,19 @@ def int32_operand(ctx: ImportContext, i: int, name: str) -> Any:  # noqa: ANN401
     out = ctx.intermediate(f"{name}_int32", np.int32, t.shape)
     ctx.emit("cast", [t], CastAttrs(to="int32"), outputs=[out], suffix=f"{name}_int32")
     return out
+
+
+def step(ctx: ImportContext, op: str, inputs: list[Any], suffix: str, attrs: Any = None,  # noqa: ANN401
+         dtype: Any = None) -> Any:  # noqa: ANN401 - IR Tensor
+    """One intermediate node of a lowering: its output is a new tensor named after the TF node and ``suffix``, with
+    the inputs' broadcast shape and input 0's dtype unless ``dtype`` is given. The lowering's last node is emitted
+    with ``ctx.emit`` (it writes the TF node's own output)."""
+    shape = broadcast_shapes(*(t.shape for t in inputs if t is not None))
+    out = ctx.intermediate(suffix, dtype if dtype is not None else inputs[0].dtype, shape)
+    ctx.emit(op, inputs, attrs, outputs=[out], suffix=suffix)
+    return out
+
+
+def scalar(ctx: ImportContext, name: str, value: float, dtype: Any) -> Any:  # noqa: ANN401 - IR Tensor
+    """A scalar constant of ``dtype`` (broadcast by the elementwise kernels)."""
+    return ctx.const(name, np.asarray(value, dtype=dtype))

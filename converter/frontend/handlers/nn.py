@@ -3,7 +3,7 @@
 TF -> IR:
   Conv2D(x NHWC, filter HWIO)              -> conv_2d(x, transpose(filter) OHWI, bias=None)
   DepthwiseConv2dNative(x, filter HWCM)    -> depthwise_conv_2d(x, reshape(filter) [1,H,W,C*M], bias=None)
-  MatMul(a, b constant-derived)            -> fully_connected(a, transpose(b) [out,in], bias=None)
+  MatMul, SparseMatMul (a, b constant-derived) -> fully_connected(a, transpose(b) [out,in], bias=None)
   MatMul / BatchMatMul(a, b activations)   -> batch_matmul(a, b)
   BiasAdd(x, b)                            -> add(x, b)
   FusedBatchNorm[V2|V3](x, g, b, m, v)     -> batch_norm(x, g, b, m, v)   (folded or lowered by passes); NCHW or
@@ -108,7 +108,7 @@ def conv2d_transpose(ctx: ImportContext) -> None:
              TransposeConvAttrs(stride=spatial(ctx, "strides"), padding=padding(ctx)))
 
 
-@tf_op("MatMul")
+@tf_op("MatMul", "SparseMatMul")  # SparseMatMul's sparsity flags are hints; the product is MatMul's
 def matmul(ctx: ImportContext) -> None:
     a, b = ctx.input(0), ctx.input(1)
     ta, tb = bool(ctx.attr("transpose_a", False)), bool(ctx.attr("transpose_b", False))

@@ -15,7 +15,7 @@ def _cond(tf, x):  # noqa: ANN001, ANN202
 
 PROBES: dict[str, Probe] = {
     # tf.function traces stateless bodies to StatelessWhile / StatelessIf (While / If when they have side effects).
-    "StatelessWhile": Probe(lambda tf, x: _loop(tf, x), context=("ADD", "LESS", "MUL", "TANH")),
+    "StatelessWhile": Probe(lambda tf, x: _loop(tf, x), context=("ADD", "LESS", "MUL", "TANH"), int8=True),
     "StatelessIf": Probe(lambda tf, x: _cond(tf, x), context=("GREATER", "LOGISTIC", "SUM", "TANH")),
 }
 

@@ -19,4 +19,16 @@ PROBES: dict[str, Probe] = {
         (BOXES, SCORES)),
 }
 
-VARIANTS: dict[str, tuple[Probe, ...]] = {}
+VARIANTS: dict[str, tuple[Probe, ...]] = {
+    "NonMaxSuppressionV4": (
+        Probe(lambda tf, b, s: tf.raw_ops.NonMaxSuppressionV4(boxes=b, scores=s, max_output_size=6, iou_threshold=0.5,
+                                                              score_threshold=0.2, pad_to_max_output_size=False),
+              (BOXES, SCORES), name="unpadded"),
+    ),
+    "NonMaxSuppressionV5": (
+        Probe(lambda tf, b, s: tf.raw_ops.NonMaxSuppressionV5(boxes=b, scores=s, max_output_size=6, iou_threshold=0.5,
+                                                              score_threshold=0.2, soft_nms_sigma=0.3,
+                                                              pad_to_max_output_size=False),
+              (BOXES, SCORES), name="soft_unpadded"),
+    ),
+}

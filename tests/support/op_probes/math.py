@@ -20,9 +20,9 @@ UNSORTED_IDS = np.array([2, 0, 1, 2, 0, 3, 3, 1], np.int32)
 PROBES: dict[str, Probe] = {
     # ---- binary arithmetic (two activations)
     "Add": Probe(lambda tf, a, b: tf.raw_ops.Add(x=a, y=b), X2),
-    "AddV2": Probe(lambda tf, a, b: a + b, X2, int8=True),
+    "AddV2": Probe(lambda tf, a, b: a + b, X2),
     "Sub": Probe(lambda tf, a, b: a - b, X2),
-    "Mul": Probe(lambda tf, a, b: a * b, X2, int8=True),
+    "Mul": Probe(lambda tf, a, b: a * b, X2),
     "RealDiv": Probe(lambda tf, a, b: a / b, (X, POS)),
     "Div": Probe(lambda tf, a, b: tf.raw_ops.Div(x=a, y=b), (X, POS)),
     "Maximum": Probe(lambda tf, a, b: tf.maximum(a, b), X2),
@@ -39,7 +39,7 @@ PROBES: dict[str, Probe] = {
     "Xlogy": Probe(lambda tf, a, b: tf.math.xlogy(a, b), (ZEROS, POS)),
     "Xlog1py": Probe(lambda tf, a, b: tf.math.xlog1py(a, b), (ZEROS, POS)),
     "Atan2": Probe(lambda tf, a, b: tf.math.atan2(a, b), X2),
-    "AddN": Probe(lambda tf, a, b, c: tf.add_n([a, b, c]), (X, X, X), int8=True),
+    "AddN": Probe(lambda tf, a, b, c: tf.add_n([a, b, c]), (X, X, X)),
     "BitwiseXor": Probe(lambda tf, a, b: tf.bitwise.bitwise_xor(a, b), (I32, I32)),
     "RightShift": Probe(lambda tf, a, b: tf.bitwise.right_shift(a, b), (I32, In((1, 8), "int32", "int", 0, 4))),
     # ---- unary math
@@ -47,7 +47,7 @@ PROBES: dict[str, Probe] = {
     "Neg": Probe(lambda tf, x: tf.negative(x)),
     "Exp": Probe(lambda tf, x: tf.exp(x)),
     "Log": Probe(lambda tf, x: tf.math.log(x), (POS,)),
-    "Log1p": Probe(lambda tf, x: tf.math.log1p(x), (In((1, 8), dist="uniform", low=-0.9, high=4.0),), int8=True),
+    "Log1p": Probe(lambda tf, x: tf.math.log1p(x), (In((1, 8), dist="uniform", low=-0.9, high=4.0),)),
     "Expm1": Probe(lambda tf, x: tf.math.expm1(x)),
     "Sqrt": Probe(lambda tf, x: tf.sqrt(x), (POS,)),
     "Rsqrt": Probe(lambda tf, x: tf.math.rsqrt(x), (POS,)),
@@ -76,9 +76,9 @@ PROBES: dict[str, Probe] = {
     "LogicalOr": Probe(lambda tf, a, b: tf.logical_or(a, b), (BOOL, BOOL)),
     "LogicalNot": Probe(lambda tf, a: tf.logical_not(a), (BOOL,)),
     "Select": Probe(lambda tf, c, a, b: tf.raw_ops.Select(condition=c, x=a, y=b), (BOOL, X, X)),
-    "SelectV2": Probe(lambda tf, c, a, b: tf.where(c, a, b), (BOOL, X, X), int8=True),
+    "SelectV2": Probe(lambda tf, c, a, b: tf.where(c, a, b), (BOOL, X, X)),
     # ---- reductions (constant axes)
-    "Mean": Probe(lambda tf, x: tf.reduce_mean(x, axis=[1, 2]), (In((1, 4, 5, 3)),), int8=True),
+    "Mean": Probe(lambda tf, x: tf.reduce_mean(x, axis=[1, 2]), (In((1, 4, 5, 3)),)),
     "Sum": Probe(lambda tf, x: tf.reduce_sum(x, axis=1), (In((1, 4, 5)),)),
     "Max": Probe(lambda tf, x: tf.reduce_max(x, axis=-1, keepdims=True), (In((1, 4, 5)),)),
     "Min": Probe(lambda tf, x: tf.reduce_min(x, axis=1), (In((1, 4, 5)),)),
@@ -87,7 +87,7 @@ PROBES: dict[str, Probe] = {
     "All": Probe(lambda tf, x: tf.reduce_all(x, axis=1), (In((1, 4, 5), "bool", "bool"),)),
     "ArgMax": Probe(lambda tf, x: tf.argmax(x, axis=1), (In((1, 6, 5)),)),
     "ArgMin": Probe(lambda tf, x: tf.argmin(x, axis=1), (In((1, 6, 5)),)),
-    "Cumsum": Probe(lambda tf, x: tf.cumsum(x, axis=1), (In((1, 6, 5)),), int8=True),
+    "Cumsum": Probe(lambda tf, x: tf.cumsum(x, axis=1), (In((1, 6, 5)),)),
     # ---- segment reductions (segment ids constant)
     "SegmentSum": Probe(lambda tf, x: tf.math.segment_sum(x, SEG_IDS), (In((8, 3)),)),
     "UnsortedSegmentSum": Probe(lambda tf, x: tf.math.unsorted_segment_sum(x, UNSORTED_IDS, 4), (In((8, 3)),)),
@@ -97,4 +97,9 @@ PROBES: dict[str, Probe] = {
     "UnsortedSegmentMin": Probe(lambda tf, x: tf.math.unsorted_segment_min(x, UNSORTED_IDS, 4), (In((8, 3)),)),
 }
 
-VARIANTS: dict[str, tuple[Probe, ...]] = {}
+VARIANTS: dict[str, tuple[Probe, ...]] = {
+    # A comparison with a constant: INT8 quantizes the constant on the other input's grid (LiteRT's comparison
+    # kernels abort on a scale >= 1, which a lone 0 would get on its own).
+    "Equal": (Probe(lambda tf, x: tf.equal(x, 0.0), (ZEROS,), name="zero_constant", int8=True),),
+    "Greater": (Probe(lambda tf, x: tf.greater(x, 0.5), (X,), name="constant_threshold"),),
+}

@@ -19,7 +19,7 @@ PROBES: dict[str, Probe] = {
         context=("RELU6",)),
     "FakeQuantWithMinMaxVars": Probe(
         lambda tf, x: tf.quantization.fake_quant_with_min_max_vars(tf.nn.relu6(x), 0.0, 6.0), (X,),
-        context=("RELU6",)),
+        context=("RELU6",), int8=True),
     "FakeQuantWithMinMaxVarsPerChannel": Probe(
         lambda tf, x: tf.quantization.fake_quant_with_min_max_vars_per_channel(tf.tanh(x) * 3.0, CH_MIN, CH_MAX),
         (X,), context=("MUL", "TANH"), float_gap=FLOAT_GAP),

@@ -7,7 +7,7 @@ from . import In, Probe
 PROBES: dict[str, Probe] = {
     "RandomUniform": Probe(
         lambda tf, x: tf.raw_ops.RandomUniform(shape=[1, 8], dtype=tf.float32, seed=3, seed2=5) + x,
-        context=("ADD",), reference="tflite"),
+        context=("ADD",), reference="tflite", int8=True),
     "RandomStandardNormal": Probe(
         lambda tf, x: tf.raw_ops.RandomStandardNormal(shape=[1, 8], dtype=tf.float32, seed=3, seed2=5) + x,
         context=("ADD",), reference="tflite"),

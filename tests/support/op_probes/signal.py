@@ -14,7 +14,8 @@ SIG = In((1, 3, 16))
 PROBES: dict[str, Probe] = {
     "RFFT": Probe(lambda tf, x: _parts(tf, tf.signal.rfft(x)), (SIG,), context=("REAL", "IMAG")),
     "RFFT2D": Probe(lambda tf, x: _parts(tf, tf.signal.rfft2d(x)), (In((1, 8, 16)),), context=("REAL", "IMAG")),
-    "ComplexAbs": Probe(lambda tf, x: tf.abs(tf.signal.rfft(x)), (SIG,), context=("RESHAPE", "RFFT2D")),
+    "ComplexAbs": Probe(lambda tf, x: tf.abs(tf.signal.rfft(x)), (SIG,), context=("RESHAPE", "RFFT2D"),
+                        int8=True),
     "Real": Probe(lambda tf, x: tf.math.real(tf.signal.rfft(x)), (SIG,), context=("RESHAPE", "RFFT2D")),
     "Imag": Probe(lambda tf, x: tf.math.imag(tf.signal.rfft(x)), (SIG,), context=("RESHAPE", "RFFT2D")),
 }

@@ -11,7 +11,7 @@ X2 = (In((1, 8)), In((1, 8)))
 POS = In((1, 8), dist="positive", low=0.25)
 
 PROBES: dict[str, Probe] = {
-    "SigmoidGrad": Probe(lambda tf, y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), X2),
+    "SigmoidGrad": Probe(lambda tf, y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), X2, int8=True),
     "TanhGrad": Probe(lambda tf, y, dy: tf.raw_ops.TanhGrad(y=y, dy=dy), X2),
     "RsqrtGrad": Probe(lambda tf, y, dy: tf.raw_ops.RsqrtGrad(y=y, dy=dy), X2),
     "SqrtGrad": Probe(lambda tf, y, dy: tf.raw_ops.SqrtGrad(y=y, dy=dy), (POS, X)),
