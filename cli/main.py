@@ -184,7 +184,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     classic.check_config(config, kw)
     if config.debug_layers and (not quantized_type(config) or config.representative_dataset is None):
         raise UsageError("--debug_layers compares the quantized model with float on representative data: it needs "
-                         "--inference_type=INT8, QUANTIZED_UINT8 or INT16X8 and --representative_dataset")
+                         f"--inference_type={InferenceType.quantized_names()} and --representative_dataset")
     quantized = config.inference_type is not InferenceType.FLOAT
     if config.post_training_quantize and config.quantize_to_float16:
         raise UsageError("--post_training_quantize and --quantize_to_float16 exclude each other; pick one")
@@ -195,13 +195,13 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         )
     if not quantized and config.representative_dataset is not None:
         raise UsageError(
-            "--representative_dataset calibrates integer models; add --inference_type=INT8, QUANTIZED_UINT8 or "
-            "INT16X8"
+            "--representative_dataset calibrates integer models; add "
+            f"--inference_type={InferenceType.quantized_names()}"
         )
     if config.inference_type is InferenceType.FLOAT and (config.input_type.is_quantized or
                                                           config.output_type.is_quantized):
         raise UsageError("--inference_input_type/--inference_output_type can only be quantized when "
-                         "--inference_type is QUANTIZED_UINT8, INT8 or INT16X8")
+                         f"--inference_type is {InferenceType.quantized_names()}")
     _check_io_types(config)
     if config.int16_layers and config.inference_type not in (InferenceType.INT8, InferenceType.QUANTIZED_UINT8):
         raise UsageError(f"--int16_layers raises layers of an 8-bit model to int16x8; it needs --inference_type=INT8 "

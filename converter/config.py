@@ -20,6 +20,12 @@ class InferenceType(enum.Enum):
     def is_quantized(self) -> bool:
         return self is not InferenceType.FLOAT
 
+    @classmethod
+    def quantized_names(cls) -> str:
+        """Every quantized type, for messages: "QUANTIZED_UINT8, INT8 or INT16X8"."""
+        names = [t.value for t in cls if t.is_quantized]
+        return f"{', '.join(names[:-1])} or {names[-1]}"
+
 
 class InputFormat(enum.Enum):
     """What the model file is."""

@@ -185,10 +185,14 @@ def test_undecodable_image(capsys: pytest.CaptureFixture[str], models: Models, t
 
 
 def test_dataset_for_a_float_model(capsys: pytest.CaptureFixture[str], models: Models, out_dir: Path) -> None:
+    # Every quantized inference type takes a dataset: the message lists all of them, built from the enum.
+    from converter.config import InferenceType
+    quantized = [t.value for t in InferenceType if t.is_quantized]
+    assert quantized == ["QUANTIZED_UINT8", "INT8", "INT16X8"]
     expect_failure(capsys, [f"--input_file={models.graph}", f"--representative_dataset={models.calibration}"],
                    out_dir / "m.tflite", EXIT_USAGE,
-                   exact="--representative_dataset calibrates integer models; add --inference_type=INT8 or "
-                         "QUANTIZED_UINT8")
+                   exact="--representative_dataset calibrates integer models; add --inference_type=QUANTIZED_UINT8, "
+                         "INT8 or INT16X8")
 
 
 @pytest.fixture(scope="module")
