@@ -5,6 +5,11 @@ tensor is *static* when every path back from it ends at a ``Const``, at a ``Shap
 whose static shape (TensorFlow's shape inference) answers it, or at a placeholder the caller will feed (``known``).
 Static tensors are evaluated by running the graph in a TensorFlow session with the shape ops fed their static
 values, so nothing upstream of them (the model's inputs) is ever needed.
+
+An op TensorFlow cannot run (a custom op: its type unregistered, or registered by --custom_opdefs with a kernel
+that computes nothing, or without a CPU kernel) is never static, nor is anything that reads it. Nodes whose op
+type TensorFlow does not register at all are cut out, with everything downstream of them, before the graph is
+imported into TensorFlow (which refuses unknown op types): they are absent from ``topological`` and not static.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..tf_runtime import tensorflow
-from .graph_edits import data_inputs, drop_colocation, tensor_key
+from .graph_edits import GraphDef, data_inputs, drop_colocation, node_of, tensor_key
+from .handlers.custom import tf_has_kernel
 
 _PLACEHOLDERS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
 _SHAPE_OPS = frozenset({"Shape", "Size", "Rank"})
@@ -39,8 +45,7 @@ class StaticValues:
     def __init__(self, graph_def: Any, known: Collection[str] = ()) -> None:  # noqa: ANN401 - GraphDef
         tf = tensorflow()
         self._tf = tf
-        values_only = type(graph_def)()
-        values_only.CopyFrom(graph_def)
+        values_only = _registered_part(graph_def)
         for node in values_only.node:  # control edges order side effects; a value never needs them
             drop_colocation(node)
             if any(i.startswith("^") for i in node.input):
@@ -95,6 +100,8 @@ class StaticValues:
             return self._known_dims(op)
         if any(t.dtype in (tf.variant, tf.resource) for t in (*op.inputs, *op.outputs)):
             return False
+        if not _runs_in_tf(op.type):
+            return False
         try:
             stateful = op.op_def.is_stateful
         except (AttributeError, ValueError):  # a library function used as an op
@@ -121,15 +128,22 @@ class StaticValues:
     def _tensor(self, name: str) -> Any:  # noqa: ANN401 - tf.Tensor
         return self.graph.get_tensor_by_name(tensor_key(name))
 
+    def _present(self, name: str) -> bool:
+        """Whether ``name``'s node was imported (not cut out as, or below, an op TensorFlow does not register)."""
+        return node_of(name) in self._static
+
     def topological(self) -> list[str]:
         """Node names in topological order (TensorFlow creates an imported graph's ops in that order)."""
         return [op.name for op in self.graph.get_operations()]
 
     def is_static(self, name: str) -> bool:
-        return self._static[self._tensor(name).op.name]
+        return self._present(name) and self._static[self._tensor(name).op.name]
 
     def static_shape(self, name: str) -> tuple[int, ...] | None:
-        """The shape TensorFlow infers for ``name``, -1 for unknown dims; None for an unknown rank."""
+        """The shape TensorFlow infers for ``name``, -1 for unknown dims; None for an unknown rank (or a tensor cut
+        out of the graph TensorFlow evaluates)."""
+        if not self._present(name):
+            return None
         shape = self._tensor(name).shape
         return None if shape.rank is None else tuple(-1 if d is None else int(d) for d in shape.as_list())
 
@@ -142,7 +156,10 @@ class StaticValues:
         return [np.asarray(v) for v in self._session.run([self._tensor(n) for n in names], feed_dict)]
 
     def blockers(self, name: str) -> Blockers:
-        """What keeps ``name`` from being static: unknown shapes it reads, placeholders it reads."""
+        """What keeps ``name`` from being static: unknown shapes it reads, placeholders it reads (none for a tensor
+        cut out of the graph: an op TensorFlow does not register keeps it from being static)."""
+        if not self._present(name):
+            return Blockers({}, ())
         shapes: dict[str, tuple[int, ...]] = {}
         values: list[str] = []
         seen: set[str] = set()
@@ -172,6 +189,43 @@ class StaticValues:
                 found.append(op)
             stack.extend(t.op for t in op.inputs)
         return found
+
+
+# Op types TensorFlow registers with a real CPU kernel (a registration is never withdrawn, so a hit stays true).
+_RUNNABLE: set[str] = set()
+
+
+def _runs_in_tf(op_type: str) -> bool:
+    if op_type not in _RUNNABLE and tf_has_kernel(op_type):
+        _RUNNABLE.add(op_type)
+    return op_type in _RUNNABLE
+
+
+def _registered_part(graph_def: GraphDef) -> GraphDef:
+    """A copy of ``graph_def`` without the nodes whose op type TensorFlow does not register (neither an op nor a
+    function of the graph's library) and without everything that reads them, directly or not."""
+    from tensorflow.python.framework import op_def_registry  # noqa: PLC0415 - tensorflow() imported it
+
+    functions = {f.signature.name for f in graph_def.library.function}
+    cut = {n.name for n in graph_def.node if n.op not in functions and op_def_registry.get(n.op) is None}
+    out = type(graph_def)()
+    out.CopyFrom(graph_def)
+    if not cut:
+        return out
+    reads: dict[str, list[str]] = {}
+    for n in graph_def.node:
+        for i in data_inputs(n):  # the graph evaluated has no control edges
+            reads.setdefault(node_of(i), []).append(n.name)
+    stack = list(cut)
+    while stack:
+        for reader in reads.get(stack.pop(), ()):
+            if reader not in cut:
+                cut.add(reader)
+                stack.append(reader)
+    kept = [n for n in out.node if n.name not in cut]
+    del out.node[:]
+    out.node.extend(kept)
+    return out
 
 
 def truth(value: np.ndarray) -> bool:

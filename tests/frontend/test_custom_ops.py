@@ -149,3 +149,28 @@ def test_unknown_op_needs_types(tmp_path: Path, tf: Any, capsys: pytest.CaptureF
     run = run_cli(capsys, [f"--input_file={path}", f"--output_file={tmp_path / 'm.tflite'}", "--allow_custom_ops",
                            "--output_arrays=mystery"])
     assert_error_line(run, EXIT_ERROR, "QconvertMysteryOp", "--custom_opdefs")
+
+
+def test_static_values_cut_ops_tensorflow_does_not_register(tf: Any) -> None:  # noqa: ANN401
+    """Constant folding runs the graph in TensorFlow, which refuses op types it does not register: such a node (and
+    everything reading it) is cut out and never static; the constant branch beside it still evaluates exactly."""
+    from converter.frontend.static_values import StaticValues
+
+    w = np.array([[2.0, 1.0], [1.0, 3.0]], np.float32)
+    g = tf.Graph()
+    with g.as_default():
+        inv = tf.linalg.inv(tf.constant(w, name="w"), name="inv")
+        tf.identity(inv, name="inv_out")
+    gd = g.as_graph_def()
+    mystery = gd.node.add()
+    mystery.name, mystery.op = "mystery", "QconvertMysteryOp"
+    mystery.input.append("w")
+    below = gd.node.add()
+    below.CopyFrom(next(n for n in gd.node if n.name == "inv_out"))
+    below.name = "below"
+    below.input[:] = ["mystery"]
+    with StaticValues(gd) as sv:
+        assert not sv.is_static("mystery") and not sv.is_static("below:0")
+        assert sv.static_shape("below") is None and "mystery" not in sv.topological()
+        assert sv.is_static("inv_out")
+        np.testing.assert_allclose(sv.evaluate(["inv_out"])[0], np.linalg.inv(w), rtol=1e-6)  # float32 inverse
