@@ -36,21 +36,35 @@ class ShapeError(InputError):
 
 @dataclass(frozen=True)
 class UnsupportedOp:
-    """One unsupported op type and the nodes that use it."""
+    """One unsupported op type and the nodes that use it. ``no_builtin``: LiteRT has no builtin for it (TensorFlow's
+    converter too needs a Flex or custom op); ``tf_builtins``: the builtins TensorFlow's converter writes for it,
+    when it has some (qconvert does not convert the op yet)."""
 
     op_type: str
     node_names: tuple[str, ...]
+    no_builtin: bool = False
+    tf_builtins: tuple[str, ...] = ()
+
+    def describe(self, annotate: bool) -> str:
+        names = ", ".join(self.node_names[:3]) + (", ..." if len(self.node_names) > 3 else "")
+        note = ""
+        if annotate and self.no_builtin:
+            note = "; no TFLite builtin"
+        elif annotate and self.tf_builtins:
+            note = f"; TensorFlow's converter writes it as {' '.join(self.tf_builtins)}, qconvert cannot yet"
+        return f"{self.op_type} x{len(self.node_names)} ({names}{note})"
 
 
 class UnsupportedOpsError(QConvertError):
-    """The graph uses ops qconvert cannot convert; every one is listed, with node names and counts."""
+    """The graph uses ops qconvert cannot convert; every one is listed, with node names and counts. When none of
+    them has a TFLite builtin the message says so once; otherwise each op says whether it has one."""
 
     def __init__(self, ops: Sequence[UnsupportedOp], context: str = "", custom_ops_hint: bool = True) -> None:
         self.ops = tuple(sorted(ops, key=lambda o: (-len(o.node_names), o.op_type)))
-        parts = []
-        for op in self.ops:
-            names = ", ".join(op.node_names[:3]) + (", ..." if len(op.node_names) > 3 else "")
-            parts.append(f"{op.op_type} x{len(op.node_names)} ({names})")
+        none_builtin = all(o.no_builtin for o in self.ops)
+        if none_builtin and not context:
+            context = " (no TFLite builtin for them)"
+        parts = [op.describe(annotate=not none_builtin) for op in self.ops]
         total = sum(len(o.node_names) for o in self.ops)
         super().__init__(
             f"unsupported ops{context}: {total} node(s) of {len(self.ops)} type(s): " + "; ".join(parts)

@@ -17,6 +17,7 @@ from .control_flow import unroll_while_loops
 from .context import ImportContext, TensorInfo, decode_attr
 from .graph_edits import drop_colocation
 from .handlers.custom import emit_custom, output_signature, stand_ins, tf_has_kernel
+from .legalizations import BY_OP, CONVERTED_ELSEWHERE
 from .registry import HANDLERS, load_handlers
 
 # Ops with no data outputs that a frozen graph may carry; they are dropped with their control edges.
@@ -122,7 +123,7 @@ def import_graph_def(
         notes.append("custom ops (no TFLite builtin; the runtime needs their kernels): " + ", ".join(
             f"{op} x{len(names)}" for op, names in sorted(unsupported.items())))
     elif unsupported:
-        raise UnsupportedOpsError([UnsupportedOp(op, tuple(names)) for op, names in unsupported.items()])
+        raise UnsupportedOpsError([unsupported_op(op, names) for op, names in unsupported.items()])
 
     used = {tensor_key(i) for name in order for i in wnodes[name].input if not i.startswith("^")} | set(out_keys)
     dynamic: list[str] = []
@@ -195,6 +196,15 @@ def _fold_static(nodes: dict[str, Any], order: list[str], candidates: list[str])
     for n, ks in zip(static, keys, strict=True):
         out[n] = [next(it) for _ in ks]
     return out
+
+
+def unsupported_op(op: str, names: Sequence[str]) -> UnsupportedOp:
+    """An op without a handler, marked with what TensorFlow's converter does with it (converter/frontend/
+    legalizations.py): the builtins it writes (qconvert's gap), or none at all (no TFLite builtin)."""
+    row = BY_OP.get(op)
+    if row is not None:
+        return UnsupportedOp(op, tuple(names), tf_builtins=row.builtins or ("(folded)",))
+    return UnsupportedOp(op, tuple(names), no_builtin=op not in CONVERTED_ELSEWHERE)
 
 
 def _resolve_output(env: dict[str, Tensor], key: str) -> Tensor:

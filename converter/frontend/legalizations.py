@@ -266,3 +266,16 @@ LEGALIZATIONS: tuple[Legalization, ...] = (
 BY_OP: dict[str, Legalization] = {r.op: r for r in LEGALIZATIONS}
 if len(BY_OP) != len(LEGALIZATIONS):  # pragma: no cover - a data error caught at import
     raise RuntimeError("an op is listed twice in LEGALIZATIONS")
+
+# TF ops TensorFlow's converter turns into builtins through passes outside this table (hash tables:
+# legalize_hashtables.cc -> HASHTABLE*, string/int64 keys only; resource variables: legalize_variables.td ->
+# VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE; TensorLists: lower_static_tensor_list.cc -> plain tensor ops;
+# stateful While / If: legalize_tf_while.cc). An importer error must not call these "no TFLite builtin".
+CONVERTED_ELSEWHERE: frozenset[str] = frozenset({
+    "HashTableV2", "LookupTableFindV2", "LookupTableImportV2", "LookupTableSizeV2",
+    "VarHandleOp", "ReadVariableOp", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
+    "TensorListReserve", "TensorListFromTensor", "TensorListGetItem", "TensorListSetItem", "TensorListStack",
+    "TensorListLength", "TensorListPushBack", "TensorListPopBack", "TensorListElementShape", "TensorListResize",
+    "EmptyTensorList", "TensorListConcatV2", "TensorListSplit", "TensorListGather", "TensorListScatterIntoExistingList",
+    "While", "If",
+})

@@ -1,5 +1,6 @@
 """Bad input: a graph with ops qconvert cannot convert. Every unsupported op type is reported at once, with its
-count and node names, in one line."""
+count and node names, in one line, saying whether LiteRT has a builtin for it (from TensorFlow's legalizations,
+converter/frontend/legalizations.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from tests.errors._support import EXIT_ERROR, expect_failure, expect_failure_subprocess
 
 EXPECTED = (
-    "unsupported ops: 6 node(s) of 4 type(s): MatrixInverse x2 (inv_a, inv_b); Svd x2 (svd_a, svd_b); "
+    "unsupported ops (no TFLite builtin for them): 6 node(s) of 4 type(s): MatrixInverse x2 (inv_a, inv_b); Svd x2 (svd_a, svd_b); "
     "AsString x1 (to_string); StringLength x1 (string_length). Remove them from the exported graph, cut the graph "
     "before them with --input_arrays/--output_arrays, or write them as custom ops with --allow_custom_ops (the "
     "runtime then needs their kernels)"
@@ -58,4 +59,17 @@ def test_only_ops_of_the_selected_subgraph_count(capsys: pytest.CaptureFixture[s
                                                  out_dir: Path) -> None:
     """Cut at svd_a (as the message suggests), only the one Svd it needs is reported."""
     expect_failure(capsys, [f"--input_file={unsupported_graph}", "--output_arrays=svd_a"], out_dir / "m.tflite",
-                   EXIT_ERROR, "unsupported ops: 1 node(s) of 1 type(s): Svd x1 (svd_a).")
+                   EXIT_ERROR, "unsupported ops (no TFLite builtin for them): 1 node(s) of 1 type(s): Svd x1 (svd_a).")
+
+
+def test_an_op_with_a_builtin_is_told_apart(capsys: pytest.CaptureFixture[str], unsupported_graph: Path,
+                                            out_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An op TensorFlow's converter writes as a builtin but qconvert has no handler for (simulated by removing
+    Sum's) is named with those builtins; the ops without a builtin say so one by one."""
+    from converter.frontend import registry
+
+    registry.load_handlers()
+    monkeypatch.delitem(registry.HANDLERS, "Sum")
+    expect_failure(capsys, [f"--input_file={unsupported_graph}"], out_dir / "m.tflite", EXIT_ERROR,
+                   "Sum x5 (Sum, Sum_1, Sum_2, ...; TensorFlow's converter writes it as SUM, qconvert cannot yet); "
+                   "MatrixInverse x2 (inv_a, inv_b; no TFLite builtin)")
