@@ -128,7 +128,7 @@ def test_every_layer_int16_is_the_int16x8_model(digits: Trained, models: dict[st
     assert _convert(digits, tmp_path, InferenceType.INT8, int16_layers=(".*",)).tflite == models["ours"]
 
 
-TAIL = r".*(conv2d_1_2|max_pool|flatten|dense|Softmax).*"  # the layers after the depthwise convolution
+TAIL = r".*/(pointwise|max_pool|flatten|hidden|classes)\w*/.*"  # the layers after the depthwise convolution
 
 
 @pytest.mark.parametrize("mode", [InferenceType.INT8, InferenceType.QUANTIZED_UINT8])
@@ -174,9 +174,9 @@ def test_int16_island_in_uint8_goes_back_through_int8(digits: Trained, tmp_path:
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--inference_type=INT8", "--int16_layers=.*dense.*", "--float_layers=.*dense_1_2.*"],
-     "2 layer(s) named by both --float_layers and --int16_layers: functional_1/dense_1_2/MatMul, "),
-    (["--inference_type=INT16X8", "--int16_layers=.*dense.*"], "--int16_layers raises layers of an 8-bit model"),
+    (["--inference_type=INT8", "--int16_layers=.*/(hidden|classes).*", "--float_layers=.*/classes.*"],
+     "2 layer(s) named by both --float_layers and --int16_layers: "),
+    (["--inference_type=INT16X8", "--int16_layers=.*hidden.*"], "--int16_layers raises layers of an 8-bit model"),
 ])
 def test_int16_layers_usage_errors(flags: list[str], message: str, digits: Trained, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
