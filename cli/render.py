@@ -105,16 +105,28 @@ class Console:
         w0, w1 = sizes["weights_bytes_float"], sizes["weights_bytes_converted"]
         ratio = f" ({w0 / w1:.2f}x smaller)" if w1 and w1 != w0 else ""
         self.line(f"weights: {w0:,} bytes float -> {w1:,} bytes{ratio}; file {sizes['tflite_bytes']:,} bytes")
-        layers = report["layers"]
-        if layers:
-            self.table("per-layer error, worst first (--float_layers NAME keeps a layer float)",
-                       ["tensor", "TF node", "op", "SQNR dB", "max err LSB"],
-                       [[e["tensor"], e["tf_name"], e["op"],
-                         "inf" if e["sqnr_db"] is None else f"{e['sqnr_db']:.2f}",
-                         "-" if e["max_error_lsb"] is None else f"{e['max_error_lsb']:.1f}"] for e in layers[:10]])
+        if report["debug"] is not None:
+            self._debug(report["debug"])
         for note in report["notes"]:
             self.line(f"note: {note}")
         self.line("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in report["seconds"].items()))
+
+    def _debug(self, d: dict[str, Any]) -> None:
+        """--debug_layers: model layers by effect, then the ops of the top layers."""
+        def db(v: float | None, signed: bool = False) -> str:
+            return "inf" if v is None else f"{v:+.2f}" if signed else f"{v:.2f}"
+
+        self.line(f"per-layer report on {d['samples']} samples: model output SQNR {db(d['sqnr_db'])} dB in LiteRT")
+        self.table("layers by effect: output SQNR gained with the layer float (measured in LiteRT, else simulated)",
+                   ["rank", "layer", "ops", "effect dB", "measured", "--float_layers"],
+                   [[str(r["rank"]), r["layer"], str(len(r["ops"])), db(r["effect_db"], True),
+                     "yes" if r["effect_measured_db"] is not None else "-", r["float_layers"]]
+                    for r in d["layers"][:10]])
+        self.table("ops (in their layer's order): local error alone, cumulative error in the model, effect",
+                   ["node", "op", "local SQNR dB", "SQNR dB", "effect dB", "max err LSB"],
+                   [[o["node"], o["op"], db(o["local_sqnr_db"]), db(o["sqnr_db"]),
+                     "-" if o["effect_db"] is None else db(o["effect_db"], True),
+                     "-" if o["max_error_lsb"] is None else f"{o['max_error_lsb']:.1f}"] for o in d["ops"][:12]])
 
     def line(self, text: str) -> None:
         self.out.print(text, markup=False, highlight=False)

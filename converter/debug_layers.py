@@ -1,8 +1,17 @@
-"""Per-layer quantization error: every quantized activation of the converted model, run in LiteRT, against the
-same tensor of the float model (the IR after the passes, run by the reference executor), on representative data.
+"""The per-layer report (--debug_layers): which quantized op, and which model layer, costs the model its accuracy.
 
-The float values are recorded before quantization (tensor names survive quantization), the quantized model runs
-with all intermediate tensors preserved, and each tensor's SQNR and largest error are reported, worst first."""
+For every quantized op, on the first ``--debug_samples`` representative samples:
+  * local error: the op alone quantized, run on its float inputs (read on their grids, with its quantized
+    constants, its output on its grid) against its float output (``sensitivity.local_sqnr``);
+  * cumulative error: its output tensor in the converted model, run in LiteRT with every tensor kept, against the
+    same tensor of the float model (the IR after the passes, run by the reference executor);
+  * effect: the output SQNR gained when it stays float, estimated by simulating the integer model with and
+    without it (``sensitivity.effects``).
+Ops are grouped into model layers (``sensitivity.layers``: every op of one Keras layer, all time steps of a
+recurrent one). Each layer's effect is estimated the same way; the ``MEASURED`` layers estimated best are then
+converted again with the layer float and run in LiteRT, which measures their effect. Layers are ranked by effect:
+measured ones first, then by estimate.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,13 @@ import numpy as np
 
 from .errors import QConvertError
 from .ir import Graph, Tensor
+from .quantize.grids import resolve_grids
+from .quantize.quantizer import QuantizeOptions, quantize_graph
+from .quantize.sensitivity import (Effect, dequantized_constants, effects, layer_pattern, layers, local_sqnr,
+                                   sqnr_db, with_precision)
+
+MEASURED = 3  # layers measured in LiteRT
+OP_EFFECTS = 32  # at most this many ops get an estimate of their own effect (one simulation each)
 
 
 class DebugUnavailableError(QConvertError):
@@ -20,77 +36,146 @@ class DebugUnavailableError(QConvertError):
 
 
 @dataclass(frozen=True)
-class LayerError:
-    tensor: str
-    tf_name: str
+class OpReport:
+    """One quantized op."""
+
+    node: str
     op: str
-    sqnr_db: float
+    layer: str
+    tensor: str  # its (first) output
+    tf_name: str
+    local_sqnr_db: float
+    sqnr_db: float  # cumulative, in LiteRT
     max_abs_error: float
-    scale: float  # quantization step of the tensor; max_abs_error / scale is the error in LSBs
+    scale: float  # quantization step of the output; max_abs_error / scale is the error in LSBs
+    effect_db: float | None = None  # estimated; None: not estimated (see OP_EFFECTS)
 
     @property
     def max_error_lsb(self) -> float:
         return self.max_abs_error / self.scale if self.scale else float("inf")
 
 
-@dataclass
-class FloatTrace:
-    """Float values of the activations of the IR, by tensor name, on a few samples."""
+@dataclass(frozen=True)
+class LayerReport:
+    """One model layer: its ops and the output SQNR gained when they stay float."""
 
-    values: dict[str, np.ndarray]
-    producers: dict[str, tuple[str, str]]  # tensor name -> (op, TF name)
-    inputs: list[np.ndarray]
-
-
-def trace_float(graph: Graph, inputs: Sequence[np.ndarray]) -> FloatTrace:
-    """Run the float IR on ``inputs`` (one array per graph input) and keep every float activation."""
-    from .frontend.reference import ReferenceExecutor, can_run  # noqa: PLC0415 (TensorFlow)
-
-    targets: list[Tensor] = [t for n in graph.nodes if can_run(n) for t in n.outputs if t.dtype == np.float32]
-    values = ReferenceExecutor(graph, fetch=targets)(list(inputs))
-    return FloatTrace(
-        values={t.name: v for t, v in zip(targets, values, strict=True)},
-        producers={t.name: (t.producer.op if t.producer else "", t.tf_name) for t in targets},
-        inputs=list(inputs),
-    )
+    name: str
+    pattern: str  # --float_layers keeps exactly these ops float
+    ops: tuple[str, ...]
+    effect: Effect
+    rank: int
 
 
-def compare(trace: FloatTrace, tflite: bytes) -> list[LayerError]:
-    """Run the quantized model in LiteRT (builtin kernels) and compare each quantized activation, worst first."""
+@dataclass(frozen=True)
+class DebugReport:
+    layers: list[LayerReport]  # ranked
+    ops: list[OpReport]  # by their layer's rank, then by effect or local error
+    samples: int
+    sqnr_db: float  # the converted model's output SQNR on the samples, in LiteRT
+
+
+def _interpreter(tflite: bytes, keep: bool = False) -> object:
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: PLC0415
     except ImportError:
         raise DebugUnavailableError(
             "the per-layer report runs the model in LiteRT, which is not installed; pip install 'qconvert[debug]'"
         ) from None
-    it = Interpreter(model_content=tflite, experimental_preserve_all_tensors=True,
+    it = Interpreter(model_content=tflite, experimental_preserve_all_tensors=keep,
                      experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     it.allocate_tensors()
-    details = [d for d in it.get_tensor_details() if d["name"] in trace.values]
-    inputs = it.get_input_details()
-    n = trace.inputs[0].shape[0]
-    got: dict[str, list[np.ndarray]] = {d["name"]: [] for d in details}
-    for i in range(n):
-        for det, arr in zip(inputs, trace.inputs, strict=True):
+    return it
+
+
+def run_litert(tflite: bytes, inputs: Sequence[np.ndarray],
+               keep: Sequence[str] = ()) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """The model's outputs (dequantized) on ``inputs`` (first axis = samples, fed one by one, quantized as the
+    inputs are), and the dequantized values of the tensors named in ``keep``."""
+    it = _interpreter(tflite, keep=bool(keep))
+    details = {d["name"]: d for d in it.get_tensor_details()}  # type: ignore[attr-defined]
+    kept = [details[k] for k in keep if k in details]
+    outs: list[list[np.ndarray]] = [[] for _ in it.get_output_details()]  # type: ignore[attr-defined]
+    got: dict[str, list[np.ndarray]] = {d["name"]: [] for d in kept}
+    for i in range(len(inputs[0])):
+        for det, arr in zip(it.get_input_details(), inputs, strict=True):  # type: ignore[attr-defined]
             x = arr[i:i + 1]
             scale, zp = det["quantization"]
             if det["dtype"] != np.float32 and scale:
-                x = np.clip(np.round(x / scale + zp), np.iinfo(det["dtype"]).min, np.iinfo(det["dtype"]).max)
-            it.set_tensor(det["index"], x.astype(det["dtype"]))
-        it.invoke()
-        for d in details:
-            got[d["name"]].append(it.get_tensor(d["index"]).copy())
+                info = np.iinfo(det["dtype"])
+                x = np.clip(np.round(x / scale + zp), info.min, info.max)
+            it.set_tensor(det["index"], x.astype(det["dtype"]))  # type: ignore[attr-defined]
+        it.invoke()  # type: ignore[attr-defined]
+        for k, det in enumerate(it.get_output_details()):  # type: ignore[attr-defined]
+            outs[k].append(_real(it.get_tensor(det["index"]), det))  # type: ignore[attr-defined]
+        for d in kept:
+            got[d["name"]].append(_real(it.get_tensor(d["index"]), d))  # type: ignore[attr-defined]
+    return [np.concatenate(o) for o in outs], {k: np.concatenate(v) for k, v in got.items() if v}
+
+
+def _real(q: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zp = detail["quantization"]
+    if detail["dtype"] == np.float32 or not scale:
+        return np.asarray(q, np.float64).copy()
+    return (q.astype(np.float64) - zp) * scale
+
+
+def float_values(graph: Graph, inputs: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Every activation of the float ``graph`` on ``inputs``, [samples, *IR shape], by tensor name."""
+    from .frontend.reference import ReferenceExecutor, can_run  # noqa: PLC0415 (TensorFlow)
+
+    targets: list[Tensor] = [t for n in graph.nodes if can_run(n) for t in n.outputs]
+    values = ReferenceExecutor(graph, fetch=targets)(list(inputs))
+    n = len(inputs[0])
+    out = {t.name: np.asarray(x).reshape((n, *t.shape)) for t, x in zip(graph.inputs, inputs, strict=True)}
+    out.update((t.name, np.asarray(v).reshape((n, *t.shape))) for t, v in zip(targets, values, strict=True))
+    return out
+
+
+def analyse(float_graph: Graph, opts: QuantizeOptions, quantized: Graph, tflite: bytes,
+            inputs: Sequence[np.ndarray]) -> DebugReport:
+    """The per-layer report of ``tflite`` (``quantized``: its graph), converted from the calibrated
+    ``float_graph`` with ``opts``, on ``inputs`` (module docstring)."""
+    from .backend.writer import write_tflite  # noqa: PLC0415
+
+    values = float_values(float_graph, inputs)
+    reference = [values[t.name] for t in float_graph.outputs]
+    grids = resolve_grids(float_graph, opts)
+    integer = [n for n in float_graph.nodes if n.name in grids.integer]
+    outs, kept = run_litert(tflite, inputs, keep=[n.outputs[0].name for n in integer if n.outputs])
+    base = sqnr_db(reference, outs)
+    constants = dequantized_constants(quantized)
+    local = local_sqnr(float_graph, values, grids, constants)
+
+    groups = layers(float_graph, [n.name for n in integer])
+    estimated = effects(float_graph, opts, inputs, constants, groups)
+    measured: dict[str, float] = {}
+    for e in estimated[:MEASURED]:
+        g = float_graph.copy()
+        quantize_graph(g, with_precision(opts, e.nodes))
+        measured[e.name] = sqnr_db(reference, run_litert(write_tflite(g), inputs)[0]) - base
+    ranked = sorted(estimated, key=lambda e: (e.name not in measured, -measured.get(e.name, e.estimated_db)))
+    layer_rows = [LayerReport(e.name, layer_pattern(e.name, groups[e.name]), e.nodes,
+                              Effect(e.name, e.nodes, e.estimated_db, measured.get(e.name)), rank)
+                  for rank, e in enumerate(ranked, 1)]
+
+    op_effect = {e.nodes[0]: e.estimated_db for e in estimated if len(e.nodes) == 1}
+    wanted = [n for row in layer_rows for n in sorted(row.ops, key=lambda n: local.get(n, np.inf))
+              if n not in op_effect and len(row.ops) > 1][:max(0, OP_EFFECTS - len(op_effect))]
+    if wanted:
+        op_effect.update({e.name: e.estimated_db for e in effects(float_graph, opts, inputs, constants,
+                                                                 {n: [n] for n in wanted})})
+    layer_of = {n: row for row in layer_rows for n in row.ops}
     rows = []
-    for d in details:
-        scale, zp = d["quantization"]
-        if d["dtype"] == np.float32 or not scale:
-            continue
-        q = np.concatenate(got[d["name"]]).astype(np.float64)
-        deq = (q - zp) * scale
-        ref = trace.values[d["name"]].astype(np.float64).reshape(deq.shape)
-        noise = ref - deq
-        signal, err = float(np.sum(ref**2)), float(np.sum(noise**2))
-        sqnr = float("inf") if err == 0 else float(10 * np.log10(max(signal, 1e-30) / err))
-        op, tf_name = trace.producers[d["name"]]
-        rows.append(LayerError(d["name"], tf_name, op, sqnr, float(np.abs(noise).max()), float(scale)))
-    return sorted(rows, key=lambda r: r.sqnr_db)
+    for node in integer:
+        y = node.outputs[0]
+        got = kept.get(y.name)
+        ref = values[y.name]
+        cumulative = sqnr_db([ref], [got]) if got is not None else float("nan")
+        err = float(np.abs(ref - got.reshape(ref.shape)).max()) if got is not None else float("nan")
+        p = grids.produced.get(y.name)
+        rows.append(OpReport(node.name, node.op, layer_of[node.name].name, y.name, y.tf_name,
+                             local.get(node.name, float("nan")), cumulative, err, float(p.scale[0]) if p else 0.0,
+                             op_effect.get(node.name)))
+    rows.sort(key=lambda r: (layer_of[r.node].rank, -(r.effect_db if r.effect_db is not None else -np.inf),
+                             r.local_sqnr_db))
+    return DebugReport(layer_rows, rows, len(inputs[0]), base)

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from .config import ConversionConfig, InferenceType, InputFormat, OutputFormat
-from .debug_layers import LayerError, compare, trace_float
+from .debug_layers import DebugReport, analyse
 from .errors import (ArrayNameError, CalibrationError, ConversionError, OutputError, QuantizationError,
                      UsageError)
 from .frontend.graphdef import load_graph_def
@@ -31,7 +31,8 @@ from .passes.manager import PassManager, PassStats, default_phases
 from .quantize.calibrate import CalibrationStats, calibrate
 from .quantize.dataset import load_dataset, specs_for
 from .quantize.plan import plan
-from .quantize.quantizer import QuantizeResult, bias_correction_inputs, quantize_graph
+from .quantize.bias_correction import bias_correction_inputs
+from .quantize.quantizer import QuantizeResult, quantize_graph
 from .quantize.weights_only import WeightOnlyResult, dynamic_range, float16
 from .toco_rules import apply_arrays_extra_info, check_import, nudge_weights_for_fast_gemm
 
@@ -50,7 +51,7 @@ class ConversionResult:
     quantization: QuantizeResult | None
     calibration: CalibrationStats | None = None
     weight_only: WeightOnlyResult | None = None
-    layer_errors: list[LayerError] | None = None
+    debug: DebugReport | None = None  # --debug_layers
     # Bytes of constant data (weights, biases) after the passes, before and after quantization.
     weights_bytes: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
@@ -143,7 +144,8 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     check_model_size(graph, config)
     check_weights_finite(graph, config)
     check_supported(graph)
-    qres = cal = weights = trace = None
+    qres = cal = weights = debug_graph = None
+    debug_inputs: list[np.ndarray] = []
     if config.inference_type is not InferenceType.FLOAT:
         opts, plan_notes = plan(config, graph)
         notes.extend(plan_notes)
@@ -159,8 +161,8 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                 release_free_memory()  # calibration's TensorFlow working set
             check_calibrated_ranges(graph, config)
             if config.debug_layers:
-                with _phase(seconds, "debug_layers", progress):
-                    trace = trace_float(graph, [arr[:config.debug_samples] for arr in data.arrays])
+                debug_graph = graph.copy()  # calibrated, before quantization
+                debug_inputs = [arr[:config.debug_samples] for arr in data.arrays]
         with _phase(seconds, "quantize", progress):
             qres = quantize_graph(graph, opts)
             if config.nudge_weights_for_fast_gemm:
@@ -183,18 +185,19 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
         _dump(config, graph, "3_quantized")
     with _phase(seconds, "write", progress):
         data = write_tflite(graph)
+        tflite = data
         if config.output_format is OutputFormat.GRAPHVIZ_DOT:
             from .graphviz import to_dot  # noqa: PLC0415
 
             data = to_dot(graph, "converted").encode()
-    layers = None
-    if trace is not None:
+    debug = None
+    if debug_graph is not None:
         with _phase(seconds, "debug_layers", progress):
-            layers = compare(trace, data)
+            debug = analyse(debug_graph, opts, graph, tflite, debug_inputs)
     return ConversionResult(
         tflite=data, graph=graph, config=config, tf_op_counts=imported.tf_op_counts, ir_ops_before=before,
         ir_ops_after=graph.op_counts(), passes=stats, quantization=qres, calibration=cal, weight_only=weights,
-        layer_errors=layers, notes=notes, seconds=seconds, weights_bytes=(weights_before, constant_bytes(graph)),
+        debug=debug, notes=notes, seconds=seconds, weights_bytes=(weights_before, constant_bytes(graph)),
         input_bytes=_input_size(config.input_path),
     )
 

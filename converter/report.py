@@ -8,12 +8,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from .debug_layers import DebugReport
 from .ir import Node, Tensor
 from .ir.attrs import CustomAttrs
 from .pipeline import ConversionResult
 from .quantize.quantizer import QuantizeResult
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 
 
 def _io(t: Tensor, name: str) -> dict[str, Any]:
@@ -48,6 +51,22 @@ def _custom_op(node: Node) -> dict[str, Any]:
             "quantized": a.quantized,
             "inputs": [t.dtype.name for t in node.inputs if t is not None],
             "outputs": [t.dtype.name for t in node.outputs]}
+
+
+def _debug(d: DebugReport) -> dict[str, Any]:
+    return {
+        "samples": d.samples,
+        "sqnr_db": _finite(d.sqnr_db),
+        "layers": [{"rank": r.rank, "layer": r.name, "float_layers": r.pattern, "ops": list(r.ops),
+                    "effect_db": _finite(r.effect.db), "effect_estimated_db": _finite(r.effect.estimated_db),
+                    "effect_measured_db": None if r.effect.measured_db is None else _finite(r.effect.measured_db)}
+                   for r in d.layers],
+        "ops": [{"node": o.node, "op": o.op, "layer": o.layer, "tensor": o.tensor, "tf_name": o.tf_name,
+                 "local_sqnr_db": _finite(o.local_sqnr_db), "sqnr_db": _finite(o.sqnr_db),
+                 "effect_db": None if o.effect_db is None else _finite(o.effect_db),
+                 "max_abs_error": o.max_abs_error if np.isfinite(o.max_abs_error) else None,
+                 "max_error_lsb": _finite(o.max_error_lsb), "scale": o.scale} for o in d.ops],
+    }
 
 
 def build_report(result: ConversionResult, output_path: str | None = None) -> dict[str, Any]:
@@ -86,11 +105,7 @@ def build_report(result: ConversionResult, output_path: str | None = None) -> di
             "tensors": result.weight_only.tensors, "bytes_before": result.weight_only.bytes_before,
             "bytes_after": result.weight_only.bytes_after,
         },
-        "layers": None if result.layer_errors is None else [
-            {"tensor": e.tensor, "tf_name": e.tf_name, "op": e.op, "sqnr_db": _finite(e.sqnr_db),
-             "max_abs_error": e.max_abs_error, "max_error_lsb": _finite(e.max_error_lsb), "scale": e.scale}
-            for e in result.layer_errors
-        ],
+        "debug": None if result.debug is None else _debug(result.debug),
         "custom_ops": [_custom_op(n) for n in g.nodes if n.op == "custom"],
         "inputs": [_io(t, n) for t, n in zip(g.inputs, in_names, strict=True)],
         "outputs": [_io(t, n) for t, n in zip(g.outputs, out_names, strict=True)],

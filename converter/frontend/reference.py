@@ -72,16 +72,21 @@ class ReferenceExecutor:
     """Compiles the graph once into a tf.function returning the requested tensors; call it on batches.
 
     The IR's static shapes have batch 1; the function is traced with a free batch dimension on the inputs, so one
-    call runs a whole batch. Reshape-like ops whose target fixes the batch run per sample (``batched=False``).
+    call runs a whole batch. Graphs with an op whose target fixes the batch run per sample (``batched=False``).
     Constants are created once as eager tensors and captured (not copied into the traced graph). With
     ``summarize(tensor, value)``, each fetched tensor is reduced inside the graph (e.g. to min/max) so that big activations never
-    leave TensorFlow; ``run_batch`` then returns the flat list of summaries."""
+    leave TensorFlow; ``run_batch`` then returns the flat list of summaries.
+
+    Batched, every activation has a batch axis: axis 0 for most ops, elsewhere after a transpose, unpack or pack
+    (a time-major recurrent network, ``batch_axes``); fetched values come back with the samples on axis 0."""
 
     def __init__(self, graph: Graph, fetch: Sequence[Tensor] | None = None, batched: bool = True,
                  summarize: Callable[[Tensor, Any], list[Any]] | None = None) -> None:
         self.graph = graph
         self.fetch = list(fetch) if fetch is not None else list(graph.outputs)
-        self.batched = batched and _batch_safe(graph)
+        axes = batch_axes(graph) if batched else None
+        self.batched = axes is not None
+        self._axes = axes or {}
         self.summarize = summarize
         self._fn: Callable[..., Any] | None = None
 
@@ -102,7 +107,7 @@ class ReferenceExecutor:
             env: dict[int, Any] = {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)}
             env.update(consts)
             run_nodes(graph, env, needed)
-            values = [env[id(t)] for t in fetch]
+            values = [self.batch_first(t, env[id(t)]) for t in fetch]
             if summarize is None:
                 return values
             return [s for t, v in zip(fetch, values, strict=True) for s in summarize(t, v)]
@@ -110,6 +115,14 @@ class ReferenceExecutor:
         sig = [tf.TensorSpec([None, *t.shape[1:]] if self.batched and t.shape else t.shape, tf.as_dtype(t.dtype))
                for t in graph.inputs]
         return tf.function(run, input_signature=sig, jit_compile=False, autograph=False)
+
+    def batch_first(self, t: Tensor, value: Any) -> Any:  # noqa: ANN401
+        """``t``'s value in a batched run with the samples on axis 0 (ops such as transpose move them)."""
+        axis = self._axes.get(id(t), 0) if self.batched else 0
+        if axis == 0:
+            return value
+        perm = [axis, *(i for i in range(len(t.shape)) if i != axis)]
+        return tensorflow().transpose(value, perm)
 
     def run_batch(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One call of the compiled function on a batch it can take (any size if ``batched``, else 1)."""
@@ -139,19 +152,51 @@ class ReferenceExecutor:
 
 # Ops that bake the batch size of 1 into a constant and so cannot run a larger batch as one; control flow, whose
 # trip count or branch a batch would decide as a whole instead of per sample.
-_BATCH_FIXED = frozenset({"tile", "slice", "strided_slice", "split_v", "pack", "unpack", "batch_matmul", "fill",
-                          "broadcast_to", "expand_dims", "select", "while", "if"})
+_BATCH_FIXED = frozenset({"tile", "slice", "strided_slice", "split_v", "fill", "broadcast_to", "expand_dims",
+                          "select", "while", "if"})
 
 
-def _keeps_batch(node: Node) -> bool:
-    """Whether ``node`` maps axis 0 to axis 0 (so a batch of N runs as one call)."""
-    if node.op in _BATCH_FIXED:
+# Ops that compute each row of axis 0 from the same row of their inputs (element-wise, or over trailing axes).
+_ROW_WISE = frozenset({"add", "sub", "mul", "div", "maximum", "minimum", "squared_difference", "relu", "relu6",
+                       "relu_n1_to_1", "logistic", "tanh", "gelu", "hard_swish", "leaky_relu", "elu", "neg", "rsqrt",
+                       "exp", "sqrt", "square", "abs", "softmax", "log_softmax", "mean", "sum", "reduce_max",
+                       "reduce_min", "select_v2"})
+
+
+def _rows_folded(node: Node, ins: list[Tensor]) -> bool:
+    """Whether ``node`` runs on activations whose axis 0 folds the batch with other rows ([1, 12, 8] reshaped to
+    [12, 8] holds N x 12 rows batched): a reshape (samples stay outermost in memory), a fully connected layer on
+    rows, or a row-wise op whose constants broadcast over the rows."""
+    if node.op == "reshape":
+        return len(node.inputs) < 2 or node.inputs[1] is None  # the static shape, its leading axis free
+    lead = {t.shape[0] for t in (*ins, *node.outputs) if t.shape}
+    if len(lead) != 1 or any(not t.shape for t in (*ins, *node.outputs)):
         return False
-    ins = [t for t in node.inputs if t is not None and not t.is_const]
-    if any(not t.shape or t.shape[0] != 1 for t in (*ins, *node.outputs)):
+    if node.op == "fully_connected":
+        return True
+    if node.op == "batch_matmul":  # matrices on the trailing two axes of two activations, batched on the rest
+        return len(ins) == 2 and all(len(t.shape) >= 3 for t in ins)
+    rank = len(ins[0].shape)
+    consts_broadcast = all(t.data.ndim < rank or t.shape[0] == 1 for t in node.inputs  # type: ignore[union-attr]
+                           if t is not None and t.is_const and t.dtype.kind == "f")
+    return node.op in _ROW_WISE and consts_broadcast and all(len(t.shape) == rank for t in (*ins, *node.outputs))
+
+
+def keeps_batch(node: Node) -> bool:
+    """Whether ``node``, its activations batched on axis 0, maps axis 0 to axis 0 (so a batch of N runs as one
+    call)."""
+    if node.op in _BATCH_FIXED or node.op in ("pack", "unpack"):
         return False
     if any(t is not None and not t.is_const and t.dtype.kind in "iu" for t in node.inputs[1:]):
         return False  # a run-time shape, axis or index operand
+    ins = [t for t in node.inputs if t is not None and not t.is_const]
+    if any(not t.shape or t.shape[0] != 1 for t in (*ins, *node.outputs)):
+        return _rows_folded(node, ins) and _keeps_axis0(node)
+    return _keeps_axis0(node)
+
+
+def _keeps_axis0(node: Node) -> bool:
+    """Whether ``node`` keeps the rows of axis 0 apart (does not squeeze, concatenate, gather or reduce it ...)."""
     attrs = node.attrs
     if node.op == "squeeze":
         return 0 not in attrs.axes  # type: ignore[union-attr]
@@ -159,13 +204,52 @@ def _keeps_batch(node: Node) -> bool:
         return attrs.axis != 0  # type: ignore[union-attr]
     if node.op in ("mean", "sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_any", "reduce_all"):
         return 0 not in node.input(1).data.reshape(-1).tolist()  # type: ignore[union-attr]
-    if node.op == "fully_connected":
-        return len(node.input(0).shape) == 2
     if node.op == "transpose":
         return int(node.input(1).data.reshape(-1)[0]) == 0  # type: ignore[union-attr]
     return True
 
 
-def _batch_safe(graph: Graph) -> bool:
-    """True if the graph can run on a batch N > 1 with the IR's batch-1 shapes relaxed."""
-    return all(_keeps_batch(n) for n in graph.nodes if any(t is not None and not t.is_const for t in n.inputs))
+def _moved_batch_axis(node: Node, axes: list[int]) -> int | None:
+    """Where the batch axis of ``node``'s outputs is when its activation inputs are batched on ``axes``, for the
+    ops that move it without baking in batch 1 (transpose, unpack, pack of batched tensors); None otherwise."""
+    if len(set(axes)) != 1:
+        return None
+    a = axes[0]
+    x = node.inputs[0]
+    if x is None or not x.shape or x.shape[a] != 1:
+        return None
+    if node.op == "transpose" and node.input(1).is_const:
+        return [int(p) for p in node.input(1).data.reshape(-1)].index(a)  # type: ignore[union-attr]
+    if node.op == "unpack":
+        at = int(node.attrs.axis) % len(x.shape)  # type: ignore[union-attr]
+        return None if at == a else a - (at < a)
+    if node.op == "pack":
+        at = int(node.attrs.axis) % (len(x.shape) + 1)  # type: ignore[union-attr]
+        return a + (at <= a)
+    return None
+
+
+def batch_axes(graph: Graph) -> dict[int, int] | None:
+    """The batch axis of every activation (tensor id -> axis) when the graph runs on a batch N > 1 with the IR's
+    batch-1 shapes relaxed (inputs batched on axis 0); None if some op cannot."""
+    axes: dict[int, int] = {}
+    for t in graph.inputs:
+        if not t.shape or t.shape[0] != 1:
+            return None
+        axes[id(t)] = 0
+    for node in graph.nodes:
+        # Activations without a batch axis are computed from constants alone (nodes visited in order).
+        ins = [t for t in node.inputs if t is not None and not t.is_const and id(t) in axes]
+        if not ins:
+            continue
+        got = [axes[id(t)] for t in ins]
+        if all(a == 0 for a in got) and keeps_batch(node):
+            out = 0
+        else:
+            moved = _moved_batch_axis(node, got)
+            if moved is None:
+                return None
+            out = moved
+        for t in node.outputs:
+            axes[id(t)] = out
+    return axes

@@ -96,6 +96,36 @@ class Graph:
             counts[n.op] = counts.get(n.op, 0) + 1
         return dict(sorted(counts.items()))
 
+    def copy(self) -> Graph:
+        """An independent graph with the same nodes, tensors (names, ranges and quantization included) and
+        signature. Constant data is shared, not copied: edits replace constants, never write into their arrays."""
+        new = Graph(self.name)
+        new.signature = self.signature
+        new._names = set(self._names)
+        new._node_names = set(self._node_names)
+        twin: dict[int, Tensor] = {}
+
+        def copied(t: Tensor) -> Tensor:
+            c = twin.get(id(t))
+            if c is None:
+                c = Tensor(t.name, t.dtype, t.shape, data=t.data, tf_name=t.tf_name)
+                c.qrange, c.quant = t.qrange, t.quant
+                twin[id(t)] = c
+            return c
+
+        new._inputs = [copied(t) for t in self._inputs]
+        for n in self._nodes:
+            node = Node(n.op, n.name, [None if t is None else copied(t) for t in n.inputs],
+                        [copied(t) for t in n.outputs], n.attrs, n.tf_op)
+            for t in node.outputs:
+                t.producer = node
+            for x in node.inputs:
+                if x is not None:
+                    x.uses.append(node)
+            new._nodes.append(node)
+        new._outputs = [copied(t) for t in self._outputs]
+        return new
+
     # ---- creating
     def unique_name(self, base: str) -> str:
         name, i = base, 1

@@ -31,8 +31,9 @@ from .params import (
     weight_params_int8,
     weight_params_uint8,
 )
+from .bias_correction import correction
 from .precision import LayerPrecision, Precision, PrecisionPlan
-from .qmath import INT8, INT16, UINT8, dequantize_array
+from .qmath import INT8, INT16, UINT8
 from .spec import FLOAT_REASONS, In, OpQuantSpec, Out, has_kernel, input_role, node_spec
 
 FLOAT32 = np.dtype(np.float32)
@@ -125,6 +126,16 @@ class _Quantizer:
         self._dequantized: dict[int, Tensor] = {}
         self._const_cache: dict[tuple[int, QuantParams], Tensor] = {}
         self._integer_inputs: set[int] = set()
+
+    def decide(self) -> None:
+        """Steps 1 and 2: the nodes that run integer kernels and the parameters of every activation (this sets
+        ranges on tensors: propagated, shared by sums, defaults)."""
+        self.choose_nodes()
+        self.propagate_back()
+        self.union_concat_ranges()
+        self.share_sum_ranges()
+        self.assign_params()
+        self.unify_same_scale_inputs()
 
     # ---- 1. which nodes run integer kernels
     def choose_nodes(self) -> None:
@@ -492,6 +503,18 @@ class _Quantizer:
             src = self._insert("quantize", src, INT8, retype_params(want, INT8), f"{suffix}_int8")
         return self._insert("quantize", src, want.dtype, want, suffix)
 
+    def wanted(self, node: Node, spec: OpQuantSpec, i: int, t: Tensor, out_p: QuantParams | None) -> QuantParams | None:
+        """The parameters integer ``node`` needs activation input ``i`` (``t``) at when they are not ``t``'s own
+        (None): the output's (same-scale kernels), or ``t``'s range in the node's type (another precision)."""
+        dt = self.node_dt[id(node)]
+        role = input_role(spec, i)
+        want = out_p if role is In.SAME_AS_OUT and not self._rescales(spec, dt) else None
+        if spec.output is Out.SAME and i == spec.data_input:
+            want = out_p
+        if want is None and self.params[id(t)].dtype != dt:  # an activation of another precision
+            want = retype_params(self.params[id(t)], dt)
+        return want
+
     def _is_integer_region(self, t: Tensor) -> bool:
         if t.producer is not None:
             spec = self.qnodes.get(id(t.producer))
@@ -569,12 +592,7 @@ class _Quantizer:
                     r = QuantRange.per_tensor(float(data.min()), float(data.max()), RangeSource.WEIGHTS)
                     self._const(node, i, t, activation_params(r, dt))
                 continue
-            want = out_p if role is In.SAME_AS_OUT and not self._rescales(spec, dt) else None
-            if spec.output is Out.SAME and i == spec.data_input:
-                want = out_p
-            if want is None and self.params[id(t)].dtype != dt:  # an activation of another precision
-                want = retype_params(self.params[id(t)], dt)
-            self.g.set_input(node, i, self._quantized(t, want))
+            self.g.set_input(node, i, self._quantized(t, self.wanted(node, spec, i, t, out_p)))
         if shift is not None and weight_p is not None and node.op == "fully_connected" and \
                 (len(node.inputs) < 3 or node.inputs[2] is None):
             # The zero bias was dropped; bias correction needs one again.
@@ -657,42 +675,10 @@ class _Quantizer:
         self.g.validate()
 
 
-def correction(node: Node, w: Tensor, p: QuantParams, means: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Bias correction (Nagel et al. 2019, 'Data-free quantization'): per-tensor weight rounding shifts each
-    output channel's mean by E[(Wq - W) x] = sum_k (Wq - W)[c, k] * E[x_k]; subtracting it from the bias removes
-    that systematic error. E[x] per input channel comes from calibration (border padding is ignored)."""
-    x = node.inputs[0]
-    mean = means.get(x.name) if x is not None else None
-    if mean is None:
-        return None
-    err = dequantize_array(quantize_const(w, p), np.asarray(p.scale), np.asarray(p.zero_point)) - w.data
-    if node.op == "conv_2d":  # OHWI
-        return np.einsum("ohwi,i->o", err, mean)
-    if node.op == "depthwise_conv_2d":  # [1, H, W, C*M], channel c reads input channel c // M
-        mult = w.shape[3] // mean.shape[0]
-        return err.sum(axis=(0, 1, 2)) * np.repeat(mean, mult)
-    if node.op == "fully_connected" and err.shape[1] == mean.shape[0]:
-        return err @ mean
-    return None
-
-
-def bias_correction_inputs(graph: Graph) -> set[str]:
-    """Names of the activations whose per-channel mean ``correction`` uses (data inputs of layers with constant
-    weights), so calibration gathers E[x] only for them and only when weights are per-tensor."""
-    return {n.inputs[0].name for n in graph.nodes
-            if n.op in ("conv_2d", "depthwise_conv_2d", "fully_connected") and n.inputs[0] is not None
-            and len(n.inputs) > 1 and n.inputs[1] is not None and n.inputs[1].is_const}
-
-
 def quantize_graph(graph: Graph, opts: QuantizeOptions) -> QuantizeResult:
     """Quantize ``graph`` in place (see the module docstring)."""
     q = _Quantizer(graph, opts)
-    q.choose_nodes()
-    q.propagate_back()
-    q.union_concat_ranges()
-    q.share_sum_ranges()
-    q.assign_params()
-    q.unify_same_scale_inputs()
+    q.decide()
     q.rewrite()
     q.finish()
     return q.result

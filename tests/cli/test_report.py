@@ -15,6 +15,7 @@ import pytest
 
 from cli.main import main
 from tests.support.keras_models import digits_cnn, digits_data
+from tests.support.ranking import keep_top_layer_float
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "docs" / "report-schema.json").read_text())
@@ -40,7 +41,7 @@ def test_report_json_validates_and_matches_the_model(digits: tuple[Path, Path, A
                                                      capsys: pytest.CaptureFixture[str], litert: Any) -> None:  # noqa: ANN401
     import jsonschema
 
-    sm, cal, _ = digits
+    sm, cal, model = digits
     out, rep = tmp_path / "m.tflite", tmp_path / "r.json"
     main(_flags(sm, cal, out, f"--report={rep}", "--debug_layers"))
     report = json.loads(rep.read_text())
@@ -54,36 +55,46 @@ def test_report_json_validates_and_matches_the_model(digits: tuple[Path, Path, A
     prec = report["quantization"]["precision"]
     assert prec["default"] == "int8" and prec["counts"] == {"int8": len(prec["layers"])}
     assert {e["op"] for e in prec["layers"]} >= {"conv_2d", "depthwise_conv_2d", "fully_connected", "softmax"}
-    sqnrs = [e["sqnr_db"] for e in report["layers"]]
-    assert sqnrs == sorted(sqnrs) and len(sqnrs) >= 5
+    debug = report["debug"]
+    ranks = [r["rank"] for r in debug["layers"]]
+    assert ranks == list(range(1, len(ranks) + 1)) and len(ranks) >= 5
+    measured = [r["effect_measured_db"] for r in debug["layers"] if r["effect_measured_db"] is not None]
+    assert measured == sorted(measured, reverse=True) and len(measured) == 3  # the measured layers rank first
+    ops = {o["node"]: o for o in debug["ops"]}
+    assert {o["op"] for o in ops.values()} >= {"conv_2d", "depthwise_conv_2d", "fully_connected", "softmax"}
+    assert sorted(n for r in debug["layers"] for n in r["ops"]) == sorted(ops)  # every quantized op, in one layer
+    # The first layer reads the float input quantized: its error in the model is its error alone, up to the
+    # kernel's own arithmetic (its requantization rounds the accumulator once more: well under 0.5 dB). The
+    # SavedModel export scopes Keras layer "conv2d" as ".../conv2d_1" (and "conv2d_1" as ".../conv2d_1_2").
+    first = next(o for o in debug["ops"] if o["layer"].endswith("/" + model.layers[1].name + "_1"))
+    assert abs(first["sqnr_db"] - first["local_sqnr_db"]) < 0.5
     text = capsys.readouterr().out
     assert f"precision: int8 x{len(prec['layers'])} (default int8)" in text
-    assert "per-layer error, worst first" in text and report["layers"][0]["tensor"] in text
+    assert "layers by effect" in text and debug["layers"][0]["float_layers"] in text
     assert "\x1b[" not in text  # not a terminal: no colour codes
 
 
-def test_float_layers_on_the_worst_layer_raises_sqnr(digits: tuple[Path, Path, Any], tmp_path: Path,
-                                                     litert: Any, sqnr: Any) -> None:  # noqa: ANN401
+def test_float_layers_on_the_top_ranked_layer_raises_sqnr(digits: tuple[Path, Path, Any], tmp_path: Path,
+                                                          litert: Any, sqnr: Any) -> None:  # noqa: ANN401
+    """The layer --debug_layers ranks first (by its measured effect on the model output, on calibration samples)
+    is the one to keep float: doing so raises the output SQNR on held-out digits. Ranked by cumulative per-tensor
+    SQNR it was conv2d_1, and keeping that float lowered the SQNR (37.3 -> 36.9 dB); the top layer by effect gains
+    several dB (the classifier head, +4.9 dB measured), far above the sample noise between the two sets."""
     from converter.config import ConversionConfig, InferenceType, InputFormat
-    from converter.pipeline import convert
 
     sm, cal, model = digits
     x, _ = digits_data()
-    x_eval = x[1400:1600]
-    expected = model.predict(x_eval, verbose=0)
+    x_eval = x[1400:1600]  # held out: calibration used x[:128]
     base = dict(input_path=sm, output_path=tmp_path / "m.tflite", input_format=InputFormat.SAVED_MODEL,
                 inference_type=InferenceType.INT8, inference_input_type=InferenceType.FLOAT,
                 inference_output_type=InferenceType.FLOAT, representative_dataset=cal)
-    first = convert(ConversionConfig(**base, debug_layers=True))  # type: ignore[arg-type]
-    worst = first.layer_errors[0]  # type: ignore[index]
-    second = convert(ConversionConfig(**base, float_layers=(worst.tensor,)))  # type: ignore[arg-type]
-    s1 = sqnr(expected, litert(first.tflite).run(x_eval)[0])
-    s2 = sqnr(expected, litert(second.tflite).run(x_eval)[0])
-    kept = [f.name for f in second.quantization.float_nodes]  # type: ignore[union-attr]
-    print(f"worst layer {worst.tensor} ({worst.op}, {worst.sqnr_db:.2f} dB): model SQNR {s1:.2f} dB -> {s2:.2f} dB "
-          f"with it float ({kept})")
-    assert len(kept) == 1
-    assert s2 > s1
+    r = keep_top_layer_float(lambda **kw: ConversionConfig(**base, **kw), x_eval,  # type: ignore[arg-type]
+                             model.predict(x_eval, verbose=0), litert, sqnr)
+    print(f"top layer {r.top.name} (effect {r.top.effect.db:+.2f} dB): model SQNR {r.sqnr_before:.2f} dB -> "
+          f"{r.sqnr_after:.2f} dB with it float ({sorted(r.kept)})")
+    assert r.kept == set(r.top.ops)
+    assert r.top.effect.measured_db is not None and r.top.effect.measured_db > 0
+    assert r.sqnr_after > r.sqnr_before
 
 
 def _console(*args: str) -> subprocess.CompletedProcess[str]:

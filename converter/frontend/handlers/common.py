@@ -28,8 +28,10 @@ def apply_activation(x: Any, act: Activation) -> Any:  # noqa: ANN401 - tf.Tenso
 
 
 def batch_shape(shape: tuple[int, ...]) -> list[int]:
-    """A static batch-1 shape with the batch left free (-1), for reference ops that reshape."""
-    return [-1, *shape[1:]] if shape and shape[0] == 1 else list(shape)
+    """A static batch-1 shape with the batch left free (-1), for reference ops that reshape. The leading axis is
+    free whatever its size: with the samples outermost, a batch of N folds into it ([1, 12, 8] -> [12, 8] holds
+    N x 12 rows), and for one sample -1 is the static size itself."""
+    return [-1, *shape[1:]] if shape and 0 not in shape[1:] else list(shape)
 
 
 def nhwc_only(ctx: ImportContext) -> None:

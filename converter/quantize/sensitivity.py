@@ -1,0 +1,192 @@
+"""What each quantized op and layer costs at the model's output: the model simulated as its integer kernels
+compute it, on a few samples, for any precision plan, without converting or running a runtime.
+
+The simulation runs the float graph node by node (TensorFlow's reference ops, eagerly: nothing to compile) with
+every activation read on the grid the quantizer gives it for that plan (``grids.resolve_grids``: rounded half away
+from zero and clipped, as a quantizing kernel writes it) and every integer node computing with its quantized
+constants (weights, corrected biases). What it leaves out is the kernels' own fixed-point arithmetic; on the
+trained test models its output SQNR is within about 1 dB of LiteRT's.
+
+The effect of running some ops at another precision (``effects``) is the output SQNR of the simulated model with
+the plan changed, minus the SQNR with the plan as given: the quantizer's decisions move with the plan (a float op's
+readers get their own grids, sums stop sharing a range ...) since the grids come from the quantizer itself.
+
+A layer (``layers``) is the set of ops one model layer became: the ops under one name scope below the model's own
+(``model/conv2d_1/...``, every time step of ``model/lstm/...``), which ``--float_layers 'model/lstm/.*'`` names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import Graph, Node, QuantParams
+from .grids import Grids, resolve_grids
+from .precision import LayerPrecision, Precision
+from .qmath import dequantize_array, quantize_array
+from .quantizer import QuantizeOptions
+
+FLOAT = LayerPrecision(Precision.FLOAT, reason="kept float to measure its effect")
+Constants = Mapping[str, Sequence[np.ndarray | None]]
+
+
+def on_grid(x: np.ndarray, p: QuantParams) -> np.ndarray:
+    """``x`` rounded and clipped onto the per-tensor grid ``p`` (as a quantizing kernel writes it), as reals."""
+    q = quantize_array(x, np.asarray(p.scale[0]), np.asarray(p.zero_point[0]), p.dtype)
+    return dequantize_array(q, np.asarray(p.scale[0]), np.asarray(p.zero_point[0]))
+
+
+def sqnr_db(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> float:
+    """Output SQNR in dB over all outputs (inf when equal)."""
+    signal = sum(float(np.sum(np.asarray(r, np.float64) ** 2)) for r in reference)
+    noise = sum(float(np.sum((np.asarray(r, np.float64) - np.asarray(t, np.float64).reshape(np.shape(r))) ** 2))
+                for r, t in zip(reference, test, strict=True))
+    return float("inf") if noise == 0 else float(10 * np.log10(max(signal, 1e-30) / noise))
+
+
+def evaluate(node: Node, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+    """``node`` on samples: each activation argument is [samples, *IR shape], as are the results (one eager call,
+    or one per sample when the op bakes in batch 1). The node reads at least one activation."""
+    from ..frontend.reference import evaluate_node, keeps_batch  # noqa: PLC0415 (TensorFlow)
+
+    args = [a.astype(np.float32) if a is not None and a.dtype.kind == "f" else a for a in args]
+    acts = [i for i, t in enumerate(node.inputs) if t is not None and not t.is_const]
+    n = args[acts[0]].shape[0]  # type: ignore[union-attr]
+    if keeps_batch(node):  # [samples, 1, ...] -> [samples, ...] -> one call
+        outs = evaluate_node(node, [a.reshape(-1, *a.shape[2:]) if i in acts else a  # type: ignore[union-attr]
+                                    for i, a in enumerate(args)])
+    else:
+        per = [evaluate_node(node, [a[s] if i in acts else a for i, a in enumerate(args)])  # type: ignore[index]
+               for s in range(n)]
+        outs = [np.stack([p[k] for p in per]) for k in range(len(per[0]))]
+    return [np.asarray(o).reshape((n, *t.shape)) for o, t in zip(outs, node.outputs, strict=True)]
+
+
+def dequantized_constants(quantized: Graph) -> dict[str, list[np.ndarray | None]]:
+    """Per node of a quantized graph, the real value of each quantized constant input (None for the others)."""
+    out: dict[str, list[np.ndarray | None]] = {}
+    for node in quantized.nodes:
+        consts: list[np.ndarray | None] = []
+        for t in node.inputs:
+            q = t.quant if t is not None and t.is_const else None
+            if q is None or t.data is None or t.data.dtype.kind not in "iu":  # type: ignore[union-attr]
+                consts.append(None)
+                continue
+            axis = q.axis if q.per_channel and len(q.scale) > 1 else None
+            scale, zp = (q.scale_array(), q.zero_point_array()) if axis is not None else \
+                (q.scale_array()[0], q.zero_point_array()[0])
+            consts.append(dequantize_array(t.data, scale, zp, axis).astype(np.float32))  # type: ignore[union-attr]
+        if any(c is not None for c in consts):
+            out[node.name] = consts
+    return out
+
+
+def simulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constants: Constants,
+             keep: bool = False) -> dict[str, np.ndarray]:
+    """The integer model ``grids`` describes, simulated on ``inputs`` (one array per graph input, first axis =
+    samples): the outputs by name (left on their grids), or with ``keep`` every activation as computed."""
+    env = {t.name: np.asarray(x).reshape((len(x), *t.shape)) for t, x in zip(graph.inputs, inputs, strict=True)}
+    for node in graph.nodes:
+        consts = constants.get(node.name) if node.name in grids.integer else None
+        args: list[np.ndarray | None] = []
+        for i, t in enumerate(node.inputs):
+            if t is None:
+                args.append(None)
+            elif t.is_const:
+                c = consts[i] if consts is not None and i < len(consts) else None
+                args.append(c if c is not None else t.data)
+            else:
+                p = grids.read(node.name, i)
+                args.append(env[t.name] if p is None else on_grid(env[t.name], p))
+        if not any(t is not None and not t.is_const for t in node.inputs):
+            continue  # a constant subgraph (folded before quantization)
+        for t, y in zip(node.outputs, evaluate(node, args), strict=True):
+            env[t.name] = y
+    outs = {t.name: on_grid(env[t.name], grids.outputs[t.name]) if t.name in grids.outputs else env[t.name]
+            for t in graph.outputs}
+    return {**env, **outs} if keep else outs
+
+
+def with_precision(opts: QuantizeOptions, nodes: Sequence[str], precision: LayerPrecision = FLOAT) -> QuantizeOptions:
+    """``opts`` with the named nodes at ``precision``."""
+    return dataclasses.replace(opts, plan=opts.plan.with_layers({n: precision for n in nodes}))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Output SQNR gained (dB; negative: lost) when a set of ops runs at another precision."""
+
+    name: str
+    nodes: tuple[str, ...]
+    estimated_db: float
+    measured_db: float | None = None
+
+    @property
+    def db(self) -> float:
+        return self.measured_db if self.measured_db is not None else self.estimated_db
+
+
+def effects(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray], constants: Constants,
+            candidates: Mapping[str, Sequence[str]], precision: LayerPrecision = FLOAT) -> list[Effect]:
+    """For each candidate (name -> node names), the simulated output SQNR gained when those nodes alone run at
+    ``precision`` instead of the plan of ``opts``, against the float ``graph`` on ``inputs``; best first."""
+    reference = list(simulate(graph, inputs, resolve_grids(graph, with_precision(opts, [
+        n.name for n in graph.nodes])), constants).values())
+    base = sqnr_db(reference, list(simulate(graph, inputs, resolve_grids(graph, opts), constants).values()))
+    out = []
+    for name, nodes in candidates.items():
+        grids = resolve_grids(graph, with_precision(opts, nodes, precision))
+        out.append(Effect(name, tuple(nodes),
+                          sqnr_db(reference, list(simulate(graph, inputs, grids, constants).values())) - base))
+    return sorted(out, key=lambda e: -e.estimated_db)
+
+
+def local_sqnr(graph: Graph, values: Mapping[str, np.ndarray], grids: Grids, constants: Constants) -> dict[str, float]:
+    """Each integer node's own error: the node run on its float inputs (``values``: float activations by name,
+    [samples, *IR shape]) read on their grids, with its quantized constants and its output on its grid, against
+    its float output (SQNR, dB)."""
+    out: dict[str, float] = {}
+    for node in graph.nodes:
+        y = node.outputs[0] if node.outputs else None
+        if node.name not in grids.integer or y is None or y.name not in values:
+            continue
+        if any(t is not None and not t.is_const and t.name not in values for t in node.inputs):
+            continue
+        consts = list(constants.get(node.name, [])) + [None] * len(node.inputs)
+        args: list[np.ndarray | None] = []
+        for i, t in enumerate(node.inputs):
+            if t is None or t.is_const:
+                args.append(None if t is None else consts[i] if consts[i] is not None else t.data)
+            else:
+                p = grids.read(node.name, i)
+                args.append(values[t.name] if p is None else on_grid(values[t.name], p))
+        got = evaluate(node, args)[0]
+        if y.name in grids.produced:
+            got = on_grid(got, grids.produced[y.name])
+        out[node.name] = sqnr_db([values[y.name]], [got])
+    return out
+
+
+def layers(graph: Graph, nodes: Sequence[str]) -> dict[str, list[str]]:
+    """The ``nodes`` grouped by model layer: the first name scope below the one every node shares
+    (``model/lstm/step_3/mul`` -> ``model/lstm``); a node with no deeper scope is a layer of its own."""
+    names = [n.name for n in graph.nodes]
+    parts = [n.split("/") for n in names]
+    common = 0
+    while parts and all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    out: dict[str, list[str]] = {}
+    for name in nodes:
+        scope = "/".join(name.split("/")[:common + 1])
+        out.setdefault(scope, []).append(name)
+    return out
+
+
+def layer_pattern(layer: str, members: Sequence[str]) -> str:
+    """What ``--float_layers`` takes to keep the layer float: its op's name, or a regular expression for its
+    scope."""
+    return members[0] if len(members) == 1 else re.escape(layer) + "/.*"
