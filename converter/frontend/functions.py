@@ -91,6 +91,9 @@ def instantiate(fdef: FunctionDef, prefix: str, inputs: Sequence[str], library: 
         if len(parts) == 1:
             if parts[0] in args:
                 return args[parts[0]]
+            if parts[0] not in new_name:
+                raise InputError(f"function {sig.name}: input {ref!r} names no argument or node; the model's "
+                                 "function library is inconsistent, export it again")
             return new_name[parts[0]]
         node_name, arg_name = parts[0], parts[1]
         index = int(parts[2]) if len(parts) > 2 else 0
@@ -112,6 +115,10 @@ def instantiate(fdef: FunctionDef, prefix: str, inputs: Sequence[str], library: 
         del copy.input[:]
         copy.input.extend(r for r in (resolve(i) for i in n.input) if r)
         nodes.append(copy)
+    missing = [a.name for a in sig.output_arg if a.name not in fdef.ret]
+    if missing:  # a map lookup would read "" for these
+        raise InputError(f"function {sig.name}: output {missing[0]!r} has no return value; the model's function "
+                         "library is inconsistent, export it again")
     outputs = [resolve(fdef.ret[a.name]) for a in sig.output_arg]
     return nodes, outputs
 

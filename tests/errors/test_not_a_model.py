@@ -188,3 +188,27 @@ def test_keras_model_file_that_is_not_one(content: bytes, expected: str, capsys:
     f = tmp_path / "model.keras"
     f.write_bytes(content)
     expect_failure(capsys, [f"--keras_model_file={f}"], out_dir / "m.tflite", EXIT_ERROR, str(f), expected)
+
+
+@pytest.mark.parametrize("damage", ["return value", "input"])
+def test_saved_model_with_inconsistent_function_library(damage: str, capsys: pytest.CaptureFixture[str],
+                                                        models: Models, tmp_path: Path, out_dir: Path) -> None:
+    """A function output without a return value (a protobuf map lookup would read "") or a node input naming
+    nothing: the damage a bit flip in a name does (tests/errors/test_fuzz.py found both as KeyError)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    broken = tmp_path / "broken"
+    shutil.copytree(models.saved_model, broken)
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((broken / "saved_model.pb").read_bytes())
+    for fn in (fn for mg in sm.meta_graphs for fn in mg.graph_def.library.function if fn.node_def):
+        if damage == "return value":
+            for arg in fn.signature.output_arg:
+                fn.ret[arg.name + "_"] = fn.ret.pop(arg.name)
+        else:
+            next(n for n in fn.node_def if n.input).input[0] = "nothing_here"
+    (broken / "saved_model.pb").write_bytes(sm.SerializeToString())
+    line = expect_failure(capsys, [f"--saved_model_dir={broken}"], out_dir / "m.tflite", EXIT_ERROR,
+                          "the model's function library is inconsistent, export it again")
+    assert ("has no return value" if damage == "return value" else "input 'nothing_here' names no argument or node") \
+        in line
