@@ -326,10 +326,11 @@ class _Quantizer:
         for node in self.g.nodes:
             spec = self.qnodes.get(id(node))
             if spec is None or spec.float_outputs:
-                # Float island (or a kernel's float outputs): tensors it hands to integer nodes need a range for the
-                # QUANTIZE in between.
+                # Float island (or a kernel's float outputs): tensors it hands to integer nodes, and the island's
+                # graph outputs of a quantized output type, need a range for the QUANTIZE in between.
                 for t in node.outputs:
-                    if _is_float(t) and any(id(c) in self.qnodes for c in t.consumers):
+                    quantized_output = spec is None and self.o.output_dtype != FLOAT32 and self.g.is_output(t)
+                    if _is_float(t) and (quantized_output or any(id(c) in self.qnodes for c in t.consumers)):
                         p3 = self._range_params(t, missing)
                         if p3 is not None:
                             self.params[id(t)] = p3
