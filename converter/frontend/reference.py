@@ -150,10 +150,11 @@ class ReferenceExecutor:
                 np.stack([s[k] for s in per_sample]) for k in range(len(per_sample[0]))]
 
 
-# Ops that bake the batch size of 1 into a constant and so cannot run a larger batch as one; control flow, whose
-# trip count or branch a batch would decide as a whole instead of per sample.
+# Ops that bake the batch size of 1 into a constant and so cannot run a larger batch as one (index tuples that
+# address axis 0 too: scatter_nd, gather_nd, sparse_to_dense); control flow, whose trip count or branch a batch
+# would decide as a whole instead of per sample.
 _BATCH_FIXED = frozenset({"tile", "slice", "strided_slice", "split_v", "fill", "broadcast_to", "expand_dims",
-                          "select", "while", "if"})
+                          "select", "while", "if", "scatter_nd", "gather_nd", "sparse_to_dense"})
 
 
 # Ops that compute each row of axis 0 from the same row of their inputs (element-wise, or over trailing axes).

@@ -51,6 +51,19 @@ def retype_params(p: QuantParams, dtype: np.dtype) -> QuantParams:
     return activation_params(QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED), dtype)
 
 
+def zero_point_zero(p: QuantParams) -> QuantParams:
+    """int8 parameters with zero point 0 covering ``p``'s real range: [-128 s, 127 s] with s = max(|min|, |max|)
+    / 127 (on uint8's nudge grid its zero point is exactly 128). Other types are returned as they are (int16 has
+    zero point 0 already; a uint8 grid with zero point 0 cannot hold negative values)."""
+    if p.dtype != INT8 or p.zero_point == (0,):
+        return p
+    absmax = max(-p.min[0], p.max[0]) if p.min else 0.0
+    s = absmax / 127 if absmax > 0 else p.scale[0]
+    out = activation_params(QuantRange.per_tensor(-128 * s, 127 * s, RangeSource.PROPAGATED), INT8)
+    assert out.zero_point == (0,), out
+    return out
+
+
 def fixed_params(scale: float, zero_point: int, dtype: np.dtype) -> QuantParams:
     info = np.iinfo(dtype)
     lo = (info.min - zero_point) * scale

@@ -28,6 +28,7 @@ from .params import (
     input_stats_params,
     quantize_const,
     retype_params,
+    zero_point_zero,
     weight_params_int8,
     weight_params_uint8,
 )
@@ -107,6 +108,13 @@ def integer_kernel_refusal(node: Node, dtype: np.dtype) -> str | None:
     for i, t in enumerate(node.inputs):
         if t is not None and input_role(spec, i) in (In.WEIGHT, In.BIAS) and not t.is_const:
             return f"input {i} ({t.name}) is not constant"
+    if spec.unique_indices is not None:
+        idx = node.inputs[spec.unique_indices]
+        if idx is None or idx.data is None:
+            return f"its indices are computed at run time: repeated ones would add 8-bit codes ({node.op})"
+        rows = idx.data.reshape(-1, idx.data.shape[-1]) if idx.data.ndim else idx.data.reshape(1, 1)
+        if len(np.unique(rows, axis=0)) != len(rows):
+            return f"its constant indices repeat: the integer kernel would add 8-bit codes ({node.op})"
     return None
 
 
@@ -366,7 +374,7 @@ class _Quantizer:
                 else:
                     p6 = self._range_params(t, missing)
                     if p6 is not None:
-                        self.params[id(t)] = p6
+                        self.params[id(t)] = zero_point_zero(p6) if spec.zero_fill else p6
         missing = list({id(t): t for t in missing}.values())
         if missing:
             names = ", ".join(f"{t.name} (TF {t.tf_name})" for t in missing[:6])
@@ -405,6 +413,8 @@ class _Quantizer:
                     continue
                 if prod is not None and (pspec is None or pspec.output is not Out.FREE or len(prod.outputs) != 1):
                     continue
+                if pspec is not None and pspec.zero_fill and out_p.zero_point != (0,):
+                    continue  # its fill code 0 must stay the real 0
                 if self.g.is_output(t):
                     continue
                 if self.tensor_dt(t) != out_p.dtype:

@@ -14,6 +14,9 @@ Input roles:
   SAME_AS_OUT   an activation that must share the output's scale (concatenation/pack in int8, maximum ...).
 Kernels: ``uint8``, ``int8`` and ``int16`` say which activation types LiteRT runs the op in (int16: int16x8,
 int16 activations with zero point 0 and int8 weights; tests/quantize/test_int16x8.py runs every such op).
+Zero fills (``zero_fill``): the kernel writes the code 0 where no input value lands (MATRIX_DIAG off the diagonal,
+SCATTER_ND's cells no index names), so its output grid has zero point 0 (quantizer.assign_params): the code 0 is
+then the real 0. A uint8 grid with zero point 0 holds no negative value: those kernels run in int8 only.
 Sums (``sums_inputs``): the kernel adds its two activation inputs; addends computed only for it share the output's
 range, so the integer kernel adds exactly (quantizer.share_sum_ranges).
 """
@@ -81,6 +84,11 @@ class OpQuantSpec:
     # then exact on that grid, and a lone 0 does not get the degenerate scale 1, which LiteRT's comparison kernels
     # abort on: they take input scales below 1).
     const_on_peer_grid: bool = False
+    # The kernel writes the code 0 for real zeros it fills in: the output's zero point must be 0 (int8, int16).
+    zero_fill: bool = False
+    # The kernel adds the codes of updates that land on one cell: only a constant index input (this one) without
+    # repeated indices runs as an integer kernel (8-bit codes would wrap around, silently).
+    unique_indices: int | None = None
 
 
 # LiteRT's int16 softmax, logistic and tanh all write 2^-15 (tanh: [-1, 1); the others [0, 1)).
@@ -128,6 +136,10 @@ SPECS: dict[str, OpQuantSpec] = {
     "topk_v2": OpQuantSpec((A, I), Out.SAME),
     # The kernel copies the input and the diagonal: both at the output's scale.
     "matrix_set_diag": OpQuantSpec((S, S)),
+    # They copy the input at the output's scale and fill the rest with the code 0 (lite/kernels/matrix_diag.cc,
+    # scatter_nd.cc; int8 kernels since version 1, as TensorFlow's converter writes them).
+    "matrix_diag": OpQuantSpec((S,), uint8=False, zero_fill=True),
+    "scatter_nd": OpQuantSpec((I, S, I), uint8=False, zero_fill=True, unique_indices=0),
     "broadcast_to": OpQuantSpec((A, I), Out.SAME, int16=True),
     "fill": OpQuantSpec((I, A), Out.SAME, data_input=1, int16=True),
     "squeeze": OpQuantSpec((A,), Out.SAME, int16=True),

@@ -227,8 +227,6 @@ def test_every_row_has_a_probe_or_no_handler() -> None:
     assert not unprobed, f"rows with a handler but no probe in tests/support/op_probes: {unprobed}"
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11 in progress: the other engineers' rows (array ops, fusions, "
-                                        "control flow) land separately")
 def test_coverage(row_statuses: list[Any], fast_set: op_runner.ProbeSet, tf: Any,
                   request: pytest.FixtureRequest) -> None:  # noqa: ANN401
     """>= 97% of the rows convert in FLOAT (and match TensorFlow); >= 95% of the rows TensorFlow quantizes run

@@ -214,3 +214,37 @@ def test_bias_params_scale_is_input_times_weight_scale(per_channel: bool) -> Non
     v = np.array([0.1, -0.2, 0.05][: len(w_scales)])
     q = quantize_array(v, np.array(b.scale), np.array(b.zero_point), INT32, axis=0 if per_channel else None)
     np.testing.assert_array_equal(q, round_half_away(v / np.array(b.scale)))
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0.5, 2.0), (-3.0, 1.0), (-0.2, 7.0), (-1.0, 1.0)])
+def test_zero_point_zero_covers_the_range(lo: float, hi: float) -> None:
+    """Kernels that fill with the code 0 (MATRIX_DIAG, SCATTER_ND) get int8 parameters with zero point 0 that
+    still cover the grid of the calibrated range: scale = max(|min|, |max|) / 127 of that grid, so the code 127 is
+    its largest magnitude."""
+    from converter.quantize.params import zero_point_zero
+
+    p0 = activation_params(QuantRange.per_tensor(lo, hi, RangeSource.CALIBRATION), INT8)
+    p = zero_point_zero(p0)
+    assert p.zero_point == (0,)
+    absmax = max(-p0.min[0], p0.max[0])
+    # nudge computes in float32, as TensorFlow's FakeQuant does: a few float32 ulp (1.2e-7 each)
+    np.testing.assert_allclose(p.scale[0], absmax / 127, rtol=1e-6)
+    assert p.min[0] <= p0.min[0] * (1 - 1e-6) and p.max[0] >= p0.max[0] * (1 - 1e-6)
+    u8 = activation_params(QuantRange.per_tensor(lo, hi, RangeSource.CALIBRATION), UINT8)
+    assert zero_point_zero(u8) is u8  # no uint8 kernel relies on it
+
+
+@pytest.mark.parametrize(("indices", "refused"), [([[1], [3]], False), ([[1], [1]], True), (None, True)])
+def test_scatter_nd_with_repeated_or_runtime_indices_stays_float(indices: list[list[int]] | None,
+                                                                 refused: bool) -> None:
+    """SCATTER_ND adds the updates that land on one cell: in 8-bit codes that wraps around, so only constant,
+    distinct indices run the int8 kernel."""
+    from converter.quantize.quantizer import integer_kernel_refusal
+
+    g = Graph()
+    idx = g.tensor("idx", np.int32, (2, 1)) if indices is None else g.const("idx", np.array(indices, np.int32))
+    upd = g.tensor("upd", np.float32, (2, 6))
+    out = g.tensor("out", np.float32, (5, 6))
+    node = g.add_node("scatter_nd", [idx, upd, g.const("shape", np.array([5, 6], np.int32))], [out])
+    why = integer_kernel_refusal(node, INT8)
+    assert (why is not None) == refused, why

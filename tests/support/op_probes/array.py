@@ -100,4 +100,25 @@ VARIANTS: dict[str, tuple[Probe, ...]] = {
               name="crops"),
         Probe(lambda tf, x: tf.batch_to_space(x, [2], [[0, 1]]), (In((2, 4, 6)),), name="rank3"),
     ),
+    # MATRIX_DIAG and SCATTER_ND fill with the code 0: in INT8 their output grid has zero point 0, so the filled
+    # zeros stay zeros also for one-signed data (TensorFlow's converter keeps the input's zero point).
+    "MatrixDiag": (
+        Probe(lambda tf, x: tf.raw_ops.MatrixDiag(diagonal=x), (In((1, 6)),), int8=True, name="batch1"),
+        Probe(lambda tf, x: tf.raw_ops.MatrixDiag(diagonal=x), (In((1, 6), dist="positive", low=0.5),), int8=True,
+              name="positive"),
+    ),
+    "MatrixDiagV3": (
+        Probe(lambda tf, x: tf.linalg.diag(x), (In((1, 3, 4)),), slow=True, name="batch1"),
+    ),
+    "ScatterNd": (
+        Probe(lambda tf, x: tf.scatter_nd([[[0, 1], [0, 3]]], x, [1, 5, 6]), (In((1, 2, 6), dist="uniform"),),
+              int8=True, name="batch1"),
+        # Repeated indices add up: INT8 keeps the op float (8-bit codes would wrap).
+        Probe(lambda tf, x: tf.scatter_nd([[[0, 1], [0, 1], [0, 3]]], x, [1, 5, 6]), (In((1, 3, 6)),), slow=True,
+              name="repeated"),
+    ),
+    "TensorScatterUpdate": (
+        Probe(lambda tf, x, u: tf.tensor_scatter_nd_update(x, [[[0, 1], [0, 3]]], u),
+              (In((1, 5, 6)), In((1, 2, 6))), slow=True, name="batch1"),
+    ),
 }
