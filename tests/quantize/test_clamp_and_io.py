@@ -76,6 +76,9 @@ SAME_SCALE_BUILDERS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "padv2": lambda tf, x, y: tf.pad(x, [[0, 0], [1, 2]], constant_values=0.25) + tf.pad(y, [[0, 0], [2, 1]]),
     "select": lambda tf, x, y: tf.compat.v1.where(np.array([True]), x, y),  # a condition per row: SELECT (v1)
     "matrix_set_diag": lambda tf, x, y: tf.reshape(tf.linalg.set_diag(tf.reshape(x, [1, 2, 3]), y[:, :2]), [1, 6]),
+    # Zero fills (int8 only: uint8 keeps them float): their output grid has zero point 0.
+    "matrix_diag": lambda tf, x, y: tf.concat([tf.reshape(tf.raw_ops.MatrixDiag(diagonal=x), [1, 36]), y], -1),
+    "scatter_nd": lambda tf, x, y: tf.concat([tf.reshape(tf.scatter_nd([[0]], x, [2, 6]), [1, 12]), y], -1),
 }
 
 
@@ -120,6 +123,11 @@ def test_io_types_are_the_ones_asked(op: str, io: InferenceType | None, mode: In
         representative_dataset=same_scale_graphs["cal"])).tflite
     m = litert(model)
     want = np.float32 if io is InferenceType.FLOAT else (np.int8 if mode is InferenceType.INT8 else np.uint8)
+    if op in ("matrix_diag", "scatter_nd") and mode is InferenceType.QUANTIZED_UINT8 and io is None:
+        # Known gap (the quantizer's I/O types): an input read only by float ops (here the uint8 float fallback)
+        # stays float although uint8 inputs are asked. This fails once fixed: then drop the case.
+        assert [d["dtype"] for d in m.inputs] == [np.float32, want]
+        pytest.xfail("an input read only by float-fallback ops stays float with integer inputs asked")
     assert [d["dtype"] for d in m.inputs] == [want, want]
     assert [d["dtype"] for d in m.outputs] == [want]
     if io is InferenceType.FLOAT:
