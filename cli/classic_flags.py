@@ -42,13 +42,9 @@ REFUSALS: dict[str, str] = {
     "enable_select_tf_ops": _SELECT_TF,
     "force_select_tf_ops": _SELECT_TF,
     "experimental_select_user_tf_ops": _SELECT_TF,
-    "debug_disable_recurrent_cell_fusion": "qconvert does not fuse recurrent cells from TensorFlow subgraphs (loops "
-                                           "are unrolled), so there is no fusion to disable; drop the flag",
     "propagate_fake_quant_num_bits": "FakeQuant grids of 2-8 bits are honoured on 8-bit arrays and 16-bit FakeQuant "
                                      "is not converted; choose int16 arrays with --inference_type=INT16X8 or "
                                      "--int16_layers",
-    "split_tflite_lstm_inputs": "qconvert writes LiteRT's current LSTM operators, whose inputs are always split; "
-                                "drop the flag",
     "unfold_batchmatmul": "LiteRT has a BATCH_MATMUL kernel, which qconvert writes; unfolding it into per-batch "
                           "FULLY_CONNECTED ops would only add ops; drop the flag",
     "allow_bfloat16": "LiteRT's builtin kernels have no bfloat16 tensors; use --quantize_to_float16 for 16-bit weights",
@@ -59,8 +55,8 @@ REFUSALS: dict[str, str] = {
     "allow_nonexistent_arrays": "a model cannot be built from arrays that do not exist; fix the names in "
                                 "--input_arrays/--output_arrays (the error lists close matches)",
 }
-_REFUSED_BOOL = frozenset({"enable_select_tf_ops", "force_select_tf_ops", "debug_disable_recurrent_cell_fusion",
-                           "propagate_fake_quant_num_bits", "split_tflite_lstm_inputs", "unfold_batchmatmul",
+_REFUSED_BOOL = frozenset({"enable_select_tf_ops", "force_select_tf_ops",
+                           "propagate_fake_quant_num_bits", "unfold_batchmatmul",
                            "allow_bfloat16", "variable_batch", "allow_nonexistent_arrays"})
 
 FLAGS: tuple[ClassicFlag, ...] = (
@@ -71,6 +67,10 @@ FLAGS: tuple[ClassicFlag, ...] = (
     ClassicFlag("change_concat_input_ranges", "both", "TRUE: a concatenation's inputs take its output range "
                 "(computed at that scale by their producers); FALSE: they keep their own (uint8 rescales, int8 "
                 "requantizes); default: uint8 FALSE, int8 TRUE"),
+    ClassicFlag("debug_disable_recurrent_cell_fusion", "TOCO", "Keras LSTM loops are unrolled step by step like "
+                "other loops instead of becoming one UNIDIRECTIONAL_SEQUENCE_LSTM each"),
+    ClassicFlag("split_tflite_lstm_inputs", "TOCO", "accepted: qconvert's sequence LSTM ops always take their weights "
+                "split per gate (the 24-input form LiteRT runs); false changes nothing (noted)"),
     ClassicFlag("reorder_across_fake_quant", "both", "fusions may cross FakeQuant nodes (a layer's activation fuses "
                 "into it even with a FakeQuant between); default: a FakeQuant stays a separate quantized tensor"),
     ClassicFlag("drop_fake_quant", "TOCO", "ignore FakeQuant nodes: plain float weights and activations, no ranges"),
@@ -157,6 +157,9 @@ def classic_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="TRUE: concatenation inputs take the output's range; FALSE: they keep their own."),
         _optional_bool("reorder_across_fake_quant", "Let fusions cross FakeQuant nodes (default: a FakeQuant keeps "
                        "its tensor)."),
+        _optional_bool("debug_disable_recurrent_cell_fusion", "Unroll Keras LSTM loops instead of fusing each into "
+                       "one UNIDIRECTIONAL_SEQUENCE_LSTM."),
+        _optional_bool("split_tflite_lstm_inputs", "Accepted: sequence LSTM weights are always split per gate."),
         _optional_bool("drop_fake_quant", "Ignore FakeQuant nodes (plain float, no ranges)."),
         _optional_bool("drop_control_dependency", "Drop control inputs (default true; false: they are an error)."),
         click.option("--input_data_types", "--input_data_type", "input_data_types",
@@ -314,6 +317,10 @@ def notes_for(kw: dict[str, object]) -> tuple[str, ...]:
         if value is not None:
             notes.append(f"--{flag}={str(value).lower()}: qconvert has one converter and quantizer, which follow "
                          "TOCO's rules for the classic flags; the choice changes nothing")
+    if parse_bool(kw.get("split_tflite_lstm_inputs"), "split_tflite_lstm_inputs") is False:  # type: ignore[arg-type]
+        notes.append("--split_tflite_lstm_inputs=false: qconvert writes LiteRT's sequence LSTM ops, whose weights are "
+                     "always split per gate (TOCO's unsplit form was its own basic LSTM cell); the choice changes "
+                     "nothing")
     return tuple(notes)
 
 
@@ -329,6 +336,8 @@ def config_fields(kw: dict[str, object]) -> dict[str, Any]:
         "allow_custom_ops": bool(b(kw.get("allow_custom_ops"), "allow_custom_ops")),  # type: ignore[arg-type]
         "custom_opdefs": parsing.name_list(kw.get("custom_opdefs")),  # type: ignore[arg-type]
         "drop_fake_quant": bool(b(kw.get("drop_fake_quant"), "drop_fake_quant")),  # type: ignore[arg-type]
+        "disable_recurrent_cell_fusion": bool(b(kw.get("debug_disable_recurrent_cell_fusion"),  # type: ignore[arg-type]
+                                                "debug_disable_recurrent_cell_fusion")),
         "reorder_across_fake_quant": bool(b(kw.get("reorder_across_fake_quant"),  # type: ignore[arg-type]
                                             "reorder_across_fake_quant")),
         "change_concat_input_ranges": b(concat, "change_concat_input_ranges"),  # type: ignore[arg-type]

@@ -112,6 +112,9 @@ class ConversionConfig:
     # FakeQuant nodes: ignored entirely (plain float), or no fusion barrier (passes/fake_quant.py).
     drop_fake_quant: bool = False
     reorder_across_fake_quant: bool = False
+    # Keras LSTM loops are unrolled like other loops instead of becoming sequence LSTM ops
+    # (--debug_disable_recurrent_cell_fusion).
+    disable_recurrent_cell_fusion: bool = False
     # Concatenation inputs take the output's range (True), keep theirs (False), or the mode's default (None).
     change_concat_input_ranges: bool | None = None
     # Control inputs are dropped (True, tflite_convert's default) or an error (False).

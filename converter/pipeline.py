@@ -80,7 +80,8 @@ def load_and_import(config: ConversionConfig) -> ImportResult:
     """Read the model named by ``config`` and import the selected subgraph into the IR."""
     if config.custom_opdefs:
         register_opdefs(config.custom_opdefs)
-    options = ImportOptions(config.allow_custom_ops, config.input_data_types, config.batch_size)
+    options = ImportOptions(config.allow_custom_ops, config.input_data_types, config.batch_size,
+                            not config.disable_recurrent_cell_fusion)
     if config.input_format in (InputFormat.SAVED_MODEL, InputFormat.KERAS_MODEL):
         shapes = (dict(zip(config.input_arrays, config.input_shapes, strict=False)) if config.input_arrays
                   else list(config.input_shapes))
@@ -89,11 +90,13 @@ def load_and_import(config: ConversionConfig) -> ImportResult:
             sm = load_keras_model(config.input_path, given, config.unsafe_keras_lambda)
         else:
             sm = load_saved_model(config.input_path, config.saved_model_tag_set, config.saved_model_signature_key,
-                                  given)
+                                  given, not config.disable_recurrent_cell_fusion)
         inputs, in_names = _select(sm.input_tensors, sm.input_names, config.input_arrays, "input")
         outputs, out_names = _select(sm.output_tensors, sm.output_names, config.output_arrays, "output")
         sig = Signature(config.saved_model_signature_key, tuple(in_names), tuple(out_names))
-        return import_graph_def(sm.graph_def, inputs, outputs, config.input_shapes, sig, options)
+        result = import_graph_def(sm.graph_def, inputs, outputs, config.input_shapes, sig, options)
+        result.notes[:0] = sm.notes
+        return result
     gd = load_graph_def(config.input_path)
     return import_graph_def(gd, config.input_arrays, config.output_arrays, config.input_shapes, options=options)
 
@@ -157,7 +160,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                 cal = calibrate(graph, data, config.calibration_method,
                                 progress.advance if progress is not None else None,
                                 means_for=() if opts.weights_per_channel else bias_correction_inputs(graph))
-                opts = replace(opts, activation_means=cal.channel_means)
+                opts = replace(opts, activation_means=cal.channel_means, internal_ranges=cal.internal_ranges)
                 release_free_memory()  # calibration's TensorFlow working set
             check_calibrated_ranges(graph, config)
             if config.debug_layers:

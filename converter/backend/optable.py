@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ir import Node
+from ..ir import Node, QuantParams
 from ..ir.attrs import Activation, Padding
 
 FieldValue = int | float | bool | list[int] | list[float]
@@ -133,6 +133,28 @@ def _gather_nd_version(node: Node) -> int:
     return 5 if dt == _BOOL else 4 if _in_dtype(node, 1) == _INT16 else 3 if dt == _INT16 else 1
 
 
+def _lstm_fields(n: Node) -> dict[str, FieldValue]:
+    a = n.attrs
+    return {"FusedActivationFunction": _act(n), "CellClip": a.cell_clip, "ProjClip": 0.0,  # type: ignore[union-attr]
+            "TimeMajor": a.time_major, "AsymmetricQuantizeInputs": False}  # type: ignore[union-attr]
+
+
+def _lstm_version(node: Node) -> int:
+    # op_version.cc: int16 activations 5; float input with int8 weights (hybrid) 2; float and int8 x int8: 1.
+    if _in_dtype(node, 0) == _INT16:
+        return 5
+    return 2 if _in_dtype(node, 0) == _FLOAT32 and _in_dtype(node, 2) == _INT8 else 1
+
+
+def _lstm_intermediates(node: Node) -> tuple[tuple[np.dtype, QuantParams | None], ...]:
+    """The integer kernel (8x8_16) reads five intermediates: the gates' (only with layer norm: unquantized here) and
+    the hidden state's, which without projection is the output's grid."""
+    out = node.outputs[0]
+    if out.dtype not in (_INT8, _INT16) or out.quant is None:
+        return ()
+    return ((_FLOAT32, None),) * 4 + ((out.dtype, out.quant),)
+
+
 def _fill_version(node: Node) -> int:
     dt = _in_dtype(node, 1)
     return 4 if dt == _FLOAT16 else 3 if dt in (_INT8, _INT16) else 2 if dt == _BOOL else 1
@@ -142,13 +164,18 @@ def _fill_version(node: Node) -> int:
 class OpEntry:
     """How one IR op is written: BuiltinOperator name, options table (also the BuiltinOptions union member),
     the option fields from the node, and the operator version. ``subgraph_fields`` name the option fields that
-    hold the indices of the node's subgraphs (``ir.subgraphs_of``), in order; the writer numbers the subgraphs."""
+    hold the indices of the node's subgraphs (``ir.subgraphs_of``), in order; the writer numbers the subgraphs.
+    ``state_inputs``: inputs the kernel keeps its state in, which TFLite wants as variable tensors (see
+    ``states``); ``intermediates``: the (dtype, quantization) of each Operator.intermediates tensor the kernel
+    reads its internal scales from."""
 
     builtin: str
     options: str | None = None
     fields: Callable[[Node], dict[str, FieldValue]] = field(default=lambda n: {})
     version: Callable[[Node], int] = field(default=lambda n: 1)
     subgraph_fields: tuple[str, ...] = ()
+    state_inputs: tuple[int, ...] = ()
+    intermediates: Callable[[Node], tuple[tuple[np.dtype, QuantParams | None], ...]] = field(default=lambda n: ())
 
 
 def _act(n: Node) -> int:
@@ -407,6 +434,9 @@ OPS: dict[str, OpEntry] = {
     "unsorted_segment_prod": OpEntry("UNSORTED_SEGMENT_PROD", None),
     "unsorted_segment_max": OpEntry("UNSORTED_SEGMENT_MAX", None),
     "unsorted_segment_min": OpEntry("UNSORTED_SEGMENT_MIN", None),
+    "unidirectional_sequence_lstm": OpEntry("UNIDIRECTIONAL_SEQUENCE_LSTM", "UnidirectionalSequenceLSTMOptions",
+                                            _lstm_fields, _lstm_version, state_inputs=(18, 19),
+                                            intermediates=_lstm_intermediates),
     "while": OpEntry("WHILE", "WhileOptions", subgraph_fields=("CondSubgraphIndex", "BodySubgraphIndex")),
     "if": OpEntry("IF", "IfOptions", subgraph_fields=("ThenSubgraphIndex", "ElseSubgraphIndex")),
     "quantize": OpEntry("QUANTIZE", "QuantizeOptions", version=_quantize_version),

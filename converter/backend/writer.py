@@ -29,9 +29,10 @@ from schema.tflite import Tensor as _tensor
 from schema.tflite import TensorMap as _tmap
 
 from ..errors import ConversionError, UnsupportedOp, UnsupportedOpsError
-from ..ir import Graph, Node, Tensor, subgraphs_of
+from ..ir import Graph, Node, QuantParams, Tensor, subgraphs_of
 from . import custom
 from .optable import OPS, FieldValue, tensor_type
+from .states import materialize_states
 
 # FlatBuffers offsets are 32-bit: a file must stay below 2 GiB.
 MAX_FLATBUFFER_BYTES = 2**31 - 1
@@ -138,6 +139,10 @@ class _Writer:
         # Per subgraph, its tensors in index order; a tensor belongs to one subgraph, so one map of indices.
         self.tensors: list[list[Tensor]] = []
         self.index: dict[int, int] = {}
+        # Operator.intermediates (tensors of the file only, from the op table) by node, and the variable tensors.
+        self.intermediates: dict[int, list[Tensor]] = {}
+        self.variables = {id(n.inputs[i]) for g in self.graphs for n in g.nodes if n.op in OPS
+                          for i in OPS[n.op].state_inputs if i < len(n.inputs) and n.inputs[i] is not None}
         self.opcodes: dict[tuple[int, int, str | None], int] = {}  # (builtin, version, custom code) -> index
 
     def tensor_index(self, t: Tensor | None) -> int:
@@ -149,6 +154,12 @@ class _Writer:
         b = self.b
         for g in self.graphs:
             tensors = list(g.tensors())
+            for n in g.nodes:
+                made = [_file_tensor(f"{n.name}/i{k}", dtype, quant)
+                        for k, (dtype, quant) in enumerate(OPS[n.op].intermediates(n))] if n.op in OPS else []
+                if made:
+                    self.intermediates[id(n)] = made
+                    tensors.extend(made)
             self.index.update((id(t), i) for i, t in enumerate(tensors))
             self.tensors.append(tensors)
         # Buffers: 0 = empty sentinel, then one per constant in tensor order. Data is written first so that the
@@ -210,6 +221,8 @@ class _Writer:
         _tensor.AddType(b, tensor_type(t.dtype))
         _tensor.AddBuffer(b, buffer)
         _tensor.AddName(b, name)
+        if id(t) in self.variables:
+            _tensor.AddIsVariable(b, True)
         if quant is not None:
             _tensor.AddQuantization(b, quant)
         return _tensor.End(b)
@@ -237,10 +250,14 @@ class _Writer:
             options = _build_options(b, entry.options, fields) if entry.options else None
         inputs = _int_vector(b, [self.tensor_index(t) for t in node.inputs])
         outputs = _int_vector(b, [self.tensor_index(t) for t in node.outputs])
+        made = self.intermediates.get(id(node))
+        intermediates = _int_vector(b, [self.tensor_index(t) for t in made]) if made else None
         _operator.Start(b)
         _operator.AddOpcodeIndex(b, opcode)
         _operator.AddInputs(b, inputs)
         _operator.AddOutputs(b, outputs)
+        if intermediates is not None:
+            _operator.AddIntermediates(b, intermediates)
         if options is not None and entry is not None:
             _operator.AddBuiltinOptionsType(b, getattr(_bopt.BuiltinOptions, entry.options))  # type: ignore[arg-type]
             _operator.AddBuiltinOptions(b, options)
@@ -307,7 +324,16 @@ class _Writer:
         return _sig.End(b)
 
 
+def _file_tensor(name: str, dtype: np.dtype, quant: QuantParams | None) -> Tensor:
+    """A tensor that exists only in the file (an operator's intermediate): no data, shape [0]."""
+    t = Tensor(name, dtype, (0,))
+    t.quant = quant
+    return t
+
+
 def write_tflite(graph: Graph) -> bytes:
-    """Serialize ``graph`` (already quantized or float) to TFLite flatbuffer bytes."""
+    """Serialize ``graph`` (already quantized or float) to TFLite flatbuffer bytes. Stateful operands are first
+    given the variable tensors TFLite wants (``states.materialize_states``, a graph edit)."""
+    materialize_states(graph)
     check_supported(graph)
     return _Writer(graph).write()

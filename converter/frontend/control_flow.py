@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,9 @@ import numpy as np
 from ..errors import ConversionError, ShapeError
 from ..tf_runtime import tensorflow
 from .functions import instantiate
-from .graph_edits import const_node, data_inputs, node_of, rewire, unique_name
+from .graph_edits import const_node, data_inputs, node_of, rewire, tensor_key, unique_name
+from .loops import Loop, scratch_graph
+from .recurrent import Fused, fuse_lstm
 from .static_values import StaticValues, truth
 from .tensor_lists import is_list_op, resolve_tensor_lists
 
@@ -49,19 +50,9 @@ MAX_ITERATIONS = 10_000
 _MAX_COUNTER_SIZE = 64
 
 
-@dataclass(frozen=True)
-class _Loop:
-    """A While node's functions and its loop variables' initial tensors and dtypes."""
-
-    node: NodeDef
-    cond: FunctionDef
-    body: FunctionDef
-    init: tuple[str, ...]
-    dtypes: tuple[int, ...]
-
-
 def unroll_while_loops(graph_def: GraphDef, input_shapes: Mapping[str, Sequence[int]] | None = None,
-                       max_iterations: int = MAX_ITERATIONS) -> GraphDef:
+                       max_iterations: int = MAX_ITERATIONS, outputs: Sequence[str] = (),
+                       notes: list[str] | None = None, fuse: bool = True) -> GraphDef:
     """A copy of ``graph_def`` with every ``While``/``StatelessWhile`` unrolled, every ``If``/``StatelessIf`` whose
     predicate is static inlined, and the ``TensorList`` ops resolved into plain tensor ops. Nodes that only fed the
     loops are dropped; every other node keeps its name, so input and output names stay valid.
@@ -73,13 +64,19 @@ def unroll_while_loops(graph_def: GraphDef, input_shapes: Mapping[str, Sequence[
     static, and a loop whose trip count depends on the data or exceeds ``max_iterations``, are left in place (the
     importer makes them IF / WHILE operators).
 
+    A loop over a sequence that computes a Keras LSTM cell becomes one fused LSTM op instead (``recurrent``; not
+    with ``fuse=False``). ``outputs`` names the tensors the caller will read (default: every node nothing reads):
+    what they do not need is dropped, and a loop output they do not read does not keep a loop from fusing.
+    ``notes`` (if given) receives one line per loop fused or unrolled, saying why a sequence loop was not fused.
+
     Raises ``ShapeError`` when a trip count depends on an unknown input dimension (fix it with --input_shapes) and
     ``ConversionError`` when a loop that cannot be unrolled carries TensorLists."""
     if not any(n.op in WHILE_OPS | IF_OPS or is_list_op(n.op) for n in graph_def.node):
         return graph_def
     gd = copy.deepcopy(graph_def)
     _fix_placeholder_shapes(gd, input_shapes or {})
-    sinks = _sinks(gd)
+    sinks = {node_of(o) for o in outputs} if outputs else _sinks(gd)
+    wanted = [tensor_key(o) for o in outputs] if outputs else [f"{s}:0" for s in sinks]
     kept: set[str] = set()
     while True:
         with StaticValues(gd) as sv:
@@ -92,7 +89,8 @@ def unroll_while_loops(graph_def: GraphDef, input_shapes: Mapping[str, Sequence[
             if node.op in IF_OPS:
                 done = _inline_if(gd, node, sv, library)
             else:
-                done = _unroll(gd, _loop(node, library), sv, library, max_iterations)
+                done = _unroll(gd, _loop(node, library), sv, library, max_iterations,
+                               wanted if fuse else None, notes)
             if not done:
                 kept.add(node.name)
     _prune(gd, sinks)  # before resolving: a TensorList only dead code reads need not be static
@@ -101,25 +99,41 @@ def unroll_while_loops(graph_def: GraphDef, input_shapes: Mapping[str, Sequence[
     return gd
 
 
-def _loop(node: NodeDef, library: Mapping[str, FunctionDef]) -> _Loop:
+def _loop(node: NodeDef, library: Mapping[str, FunctionDef]) -> Loop:
     names = [node.attr[k].func.name for k in ("cond", "body")]
     missing = [n for n in names if n not in library]
     if missing:
         raise ConversionError(f"while loop {node.name!r}: function {missing[0]!r} is not in the graph's library; "
                               "export the model again (tf.saved_model.save)")
-    return _Loop(node, library[names[0]], library[names[1]], tuple(data_inputs(node)),
+    return Loop(node, library[names[0]], library[names[1]], tuple(data_inputs(node)),
                  tuple(node.attr["T"].list.type))
 
 
-def _unroll(gd: GraphDef, loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
-            max_iterations: int) -> bool:
-    """Replace ``loop.node`` by one body copy per iteration, counters bound to constants; False (graph unchanged)
-    when the loop stays a While."""
+def _unroll(gd: GraphDef, loop: Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
+            max_iterations: int, wanted: list[str] | None, notes: list[str] | None) -> bool:
+    """Replace ``loop.node`` by a fused LSTM (a sequence loop computing an LSTM cell, if ``wanted`` is given: the
+    tensors whose values are asked for) or by one body copy per iteration, counters bound to constants; False
+    (graph unchanged) when the loop stays a While."""
     trip = _trip(loop, sv, library, max_iterations)
     if trip is None:
         return False
     steps, final = trip
-    prefix = unique_name([n.name for n in gd.node], loop.node.name + "/unrolled")
+    name = loop.node.name
+    sequence = _carries_lists(loop)
+    if sequence and wanted is not None:
+        read = {int(t.split(":")[1]) for t in _needed_tensors(gd, wanted) if node_of(t) == name}
+        fused = fuse_lstm(loop, sv, library, steps, final, read.__contains__,
+                          unique_name([n.name for n in gd.node], name.removesuffix("/while") + "/lstm"))
+        if isinstance(fused, Fused):
+            _replace(gd, loop.node, fused.nodes, fused.outputs)
+            if notes is not None:
+                notes.append(f"while loop {name!r}: a Keras LSTM over {fused.steps} steps, fused into one "
+                             "UNIDIRECTIONAL_SEQUENCE_LSTM")
+            return True
+        if notes is not None:
+            notes.append(f"while loop {name!r}: unrolled into {len(steps)} steps, not fused into a sequence LSTM: "
+                         f"{fused}")
+    prefix = unique_name([n.name for n in gd.node], name + "/unrolled")
     new_nodes: list[NodeDef] = []
     current = list(loop.init)
     for k, counters in enumerate(steps):
@@ -136,13 +150,14 @@ def _unroll(gd: GraphDef, loop: _Loop, sv: StaticValues, library: Mapping[str, F
     return True
 
 
-def _trip(loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
+def _trip(loop: Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
           max_iterations: int) -> tuple[list[dict[int, np.ndarray]], dict[int, np.ndarray]] | None:
     """The counters' values at the start of each iteration, and after the last one; None when the loop stays a
     While (its trip count depends on the data, or is over ``max_iterations``)."""
     tf = tensorflow()
     name = loop.node.name
-    scratch, args, cond_out, body_outs = _scratch(loop, sv, library)
+    sc = scratch_graph(loop, sv, library)
+    scratch, args, cond_out, body_outs = sc.graph_def, sc.args, sc.cond_out, sc.body_outs
     counters = [i for i, (t, dt) in enumerate(zip(loop.init, loop.dtypes, strict=True))
                 if (tf.as_dtype(dt).is_integer or tf.as_dtype(dt) == tf.bool) and sv.is_static(t)
                 and _small(sv.static_shape(t))]
@@ -173,33 +188,12 @@ def _trip(loop: _Loop, sv: StaticValues, library: Mapping[str, FunctionDef],
             values = dict(zip(counters, body.evaluate([body_outs[i] for i in counters], feeds), strict=True))
 
 
-def _scratch(loop: _Loop, sv: StaticValues,
-             library: Mapping[str, FunctionDef]) -> tuple[GraphDef, list[str], str, list[str]]:
-    """A graph holding the loop's cond and body once, each loop variable a placeholder: (graph, placeholder names,
-    cond output, body outputs)."""
-    tf = tensorflow()
-    gd = tf.compat.v1.GraphDef()
-    gd.library.function.extend(library.values())
-    args = []
-    for i, (init, dtype) in enumerate(zip(loop.init, loop.dtypes, strict=True)):
-        ph = gd.node.add(name=f"loop_var_{i}", op="Placeholder")
-        ph.attr["dtype"].type = dtype
-        shape = sv.static_shape(init)
-        if shape is not None:
-            ph.attr["shape"].shape.CopyFrom(tf.TensorShape([None if d < 0 else d for d in shape]).as_proto())
-        args.append(ph.name)
-    cond_nodes, cond_outs = instantiate(loop.cond, "cond", args, library)
-    body_nodes, body_outs = instantiate(loop.body, "body", args, library)
-    gd.node.extend(cond_nodes + body_nodes)
-    return gd, args, cond_outs[0], body_outs
-
-
-def _carries_lists(loop: _Loop) -> bool:
+def _carries_lists(loop: Loop) -> bool:
     """Whether a loop variable is a TensorList (a variant): such a loop can only be converted unrolled."""
     return any(tensorflow().as_dtype(dt) == tensorflow().variant for dt in loop.dtypes)
 
 
-def _refuse(loop: _Loop, sv: StaticValues, read: list[int]) -> None:
+def _refuse(loop: Loop, sv: StaticValues, read: list[int]) -> None:
     """Raise the error saying why the loop's trip count is not static (the condition reads loop variables ``read``
     that are not counters), unless the loop can stay a While (it depends on data only, and carries no
     TensorLists)."""
@@ -264,8 +258,25 @@ def _sinks(gd: GraphDef) -> set[str]:
     return {n.name for n in gd.node if n.name not in read}
 
 
-def _prune(gd: GraphDef, sinks: set[str]) -> None:
-    """Keep only the nodes the original sinks still reach (drops what only fed the removed loops)."""
+def _needed_tensors(gd: GraphDef, wanted: Sequence[str]) -> set[str]:
+    """The tensors (keys) the values of ``wanted`` depend on; output k of an IdentityN (what a function call
+    becomes when inlined) depends on its input k only."""
+    by_name = {n.name: n for n in gd.node}
+    seen: set[str] = set()
+    stack = list(wanted)
+    while stack:
+        key = tensor_key(stack.pop())
+        if key in seen or node_of(key) not in by_name:
+            continue
+        seen.add(key)
+        node = by_name[node_of(key)]
+        data = data_inputs(node)
+        stack.extend([data[int(key.split(":")[1])]] if node.op == "IdentityN" else data)
+    return seen
+
+
+def _needed(gd: GraphDef, sinks: set[str]) -> set[str]:
+    """The nodes the sinks reach."""
     by_name = {n.name: n for n in gd.node}
     keep: set[str] = set()
     stack = [s for s in sinks if s in by_name]
@@ -275,6 +286,12 @@ def _prune(gd: GraphDef, sinks: set[str]) -> None:
             continue
         keep.add(name)
         stack.extend(node_of(i) for i in by_name[name].input)
+    return keep
+
+
+def _prune(gd: GraphDef, sinks: set[str]) -> None:
+    """Keep only the nodes the original sinks still reach (drops what only fed the removed loops)."""
+    keep = _needed(gd, sinks)
     kept = [n for n in gd.node if n.name in keep]
     del gd.node[:]
     gd.node.extend(kept)

@@ -39,11 +39,13 @@ class ImportResult:
 class ImportOptions:
     """How to import: ops without a handler become custom ops (``allow_custom_ops``); ``input_dtypes`` (dtype names,
     one per input array, --input_data_types) type input arrays that are not Placeholders; ``batch_size`` fills an
-    input's unknown first dimension (--batch_size)."""
+    input's unknown first dimension (--batch_size); ``fuse_recurrent=False`` unrolls Keras LSTM loops instead of
+    fusing them into sequence LSTM ops (--debug_disable_recurrent_cell_fusion)."""
 
     allow_custom_ops: bool = False
     input_dtypes: tuple[str, ...] = ()
     batch_size: int | None = None
+    fuse_recurrent: bool = True
 
 
 def tensor_key(name: str) -> str:
@@ -94,7 +96,8 @@ def import_graph_def(
     fixed = _fixed_inputs(nodes, in_keys, shapes, notes, labels, options)
     # Functional loops unroll once the inputs' shapes are final (trip counts may follow from them).
     unrolled = unroll_while_loops(graph_def, {name: [d.size for d in fixed[name].attr["shape"].shape.dim]
-                                              for name in fixed if nodes[name].op in _PLACEHOLDERS})
+                                              for name in fixed if nodes[name].op in _PLACEHOLDERS},
+                                  outputs=out_keys, notes=notes, fuse=options.fuse_recurrent)
     if unrolled is not graph_def:
         graph_def = unrolled
         nodes = {n.name: n for n in graph_def.node}

@@ -13,10 +13,12 @@ from ..tf_runtime import tensorflow
 from .registry import reference_for
 
 
-def run_nodes(graph: Graph, env: dict[int, Any], only: set[int] | None = None) -> dict[int, Any]:  # noqa: ANN401
+def run_nodes(graph: Graph, env: dict[int, Any], only: set[int] | None = None,  # noqa: ANN401
+              probes: Mapping[int, Sequence[Tensor]] | None = None) -> dict[int, Any]:
     """Run ``graph``'s nodes (those whose ids are in ``only``, if given) with TensorFlow given ``env`` (tensor id ->
     value) holding its inputs (and any constants already made); constants missing from it are created on first
-    use. Returns ``env`` with every tensor's value."""
+    use. Returns ``env`` with every tensor's value. ``probes``: node id -> stand-in tensors (in no graph) that
+    receive the node's internal values (registry.INTERNALS)."""
     tf = tensorflow()
 
     def value(t: Tensor) -> Any:  # noqa: ANN401
@@ -27,9 +29,13 @@ def run_nodes(graph: Graph, env: dict[int, Any], only: set[int] | None = None) -
     for node in graph.nodes:
         if only is not None and id(node) not in only:
             continue
-        outs = reference_for(node)(node, *[None if t is None else value(t) for t in node.inputs])
-        for t, v in zip(node.outputs, outs, strict=True):
+        outs = list(reference_for(node)(node, *[None if t is None else value(t) for t in node.inputs]))
+        n = len(node.outputs)
+        for t, v in zip(node.outputs, outs[:n], strict=True):
             env[id(t)] = v
+        if probes and id(node) in probes:
+            for t, v in zip(probes[id(node)], outs[n:], strict=True):
+                env[id(t)] = v
     for t in graph.outputs if only is None else ():
         value(t)
     return env
@@ -47,10 +53,12 @@ def can_run(node: Node) -> bool:
     return node.op != "custom" or bool(getattr(node.attrs, "tf_kernel", False))
 
 
-def _needed(graph: Graph, fetch: Sequence[Tensor]) -> set[int]:
-    """Ids of the nodes the fetched tensors depend on."""
+def _needed(graph: Graph, fetch: Sequence[Tensor], probes: Mapping[int, Sequence[Tensor]] | None = None) -> set[int]:
+    """Ids of the nodes the fetched tensors (or probes of a node's internal values) depend on."""
     needed: set[int] = set()
     stack = [t.producer for t in fetch if t.producer is not None]
+    fetched = {id(t) for t in fetch}
+    stack += [n for n in graph.nodes if any(id(t) in fetched for t in (probes or {}).get(id(n), ()))]
     while stack:
         node = stack.pop()
         if id(node) in needed:
@@ -65,7 +73,7 @@ def evaluate_node(node: Node, values: Sequence[Any]) -> list[Any]:  # noqa: ANN4
     tf = tensorflow()
     args = [None if v is None else tf.convert_to_tensor(v) for v in values]
     outs = reference_for(node)(node, *args)
-    return [np.asarray(o) for o in outs]
+    return [np.asarray(o) for o in list(outs)[:len(node.outputs)]]
 
 
 class ReferenceExecutor:
@@ -81,9 +89,11 @@ class ReferenceExecutor:
     (a time-major recurrent network, ``batch_axes``); fetched values come back with the samples on axis 0."""
 
     def __init__(self, graph: Graph, fetch: Sequence[Tensor] | None = None, batched: bool = True,
-                 summarize: Callable[[Tensor, Any], list[Any]] | None = None) -> None:
+                 summarize: Callable[[Tensor, Any], list[Any]] | None = None,
+                 probes: Mapping[int, Sequence[Tensor]] | None = None) -> None:
         self.graph = graph
         self.fetch = list(fetch) if fetch is not None else list(graph.outputs)
+        self.probes = dict(probes or {})  # node id -> stand-ins for its internal values (fetch may name them)
         axes = batch_axes(graph) if batched else None
         self.batched = axes is not None
         self._axes = axes or {}
@@ -93,7 +103,7 @@ class ReferenceExecutor:
     def _build(self) -> Callable[..., Any]:
         tf = tensorflow()
         graph, fetch, summarize = self.graph, self.fetch, self.summarize
-        needed = _needed(graph, fetch)
+        needed = _needed(graph, fetch, self.probes)
         consts: dict[int, Any] = {}
         for node in (n for n in graph.nodes if id(n) in needed):
             for t in node.inputs:
@@ -106,7 +116,7 @@ class ReferenceExecutor:
         def run(*inputs: Any) -> list[Any]:  # noqa: ANN401
             env: dict[int, Any] = {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)}
             env.update(consts)
-            run_nodes(graph, env, needed)
+            run_nodes(graph, env, needed, self.probes)
             values = [self.batch_first(t, env[id(t)]) for t in fetch]
             if summarize is None:
                 return values

@@ -18,10 +18,13 @@ ReferenceFn = Callable[..., Sequence[Any]]
 
 HANDLERS: dict[str, HandlerFn] = {}
 REFERENCES: dict[str, ReferenceFn] = {}
+# Values an op computes inside that calibration observes, by name (a sequence LSTM's cell state at every step): its
+# reference returns them after its outputs, in this order.
+INTERNALS: dict[str, tuple[str, ...]] = {}
 # TF ops whose outputs have their inputs' broadcast shape (used when TensorFlow cannot tell an output's rank).
 ELEMENTWISE: set[str] = set()
 
-_HANDLER_MODULES = ("control", "functional", "nn", "nn_ext", "math", "math_ext", "signal", "detection", "random_ops", "gradients", "array", "shapes", "gather_scatter", "matrix", "selection",
+_HANDLER_MODULES = ("control", "functional", "recurrent", "nn", "nn_ext", "math", "math_ext", "signal", "detection", "random_ops", "gradients", "array", "shapes", "gather_scatter", "matrix", "selection",
                     "fake_quant", "einsum", "space_batch", "custom")
 
 
@@ -41,14 +44,17 @@ def tf_op(*op_types: str, elementwise: bool = False) -> Callable[[HandlerFn], Ha
     return register
 
 
-def reference(*ir_ops: str) -> Callable[[ReferenceFn], ReferenceFn]:
-    """Register the float TensorFlow implementation of IR ops (used by the reference executor)."""
+def reference(*ir_ops: str, internals: tuple[str, ...] = ()) -> Callable[[ReferenceFn], ReferenceFn]:
+    """Register the float TensorFlow implementation of IR ops (used by the reference executor); it returns the
+    node's outputs, then the ``internals`` (see INTERNALS)."""
 
     def register(fn: ReferenceFn) -> ReferenceFn:
         for op in ir_ops:
             if op in REFERENCES:
                 raise RuntimeError(f"IR op {op} has two references")
             REFERENCES[op] = fn
+            if internals:
+                INTERNALS[op] = internals
         return fn
 
     return register

@@ -12,8 +12,9 @@ from .saved_model_reader import SignatureGraph, first_line, load_error, read_sig
 
 
 def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str,
-                     input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None] = ()) -> SignatureGraph:
-    """Load ``signature_key`` of the SavedModel at ``path`` and freeze it (``input_shapes``: see
+                     input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None] = (),
+                     fuse_recurrent: bool = True) -> SignatureGraph:
+    """Load ``signature_key`` of the SavedModel at ``path`` and freeze it (``input_shapes``, ``fuse_recurrent``: see
     ``read_signature``; functional loops are kept for the importer to unroll on the TensorFlow path).
 
     TF2 SavedModels are read from their files (``saved_model_reader``); the rest go through TensorFlow's loader
@@ -28,7 +29,7 @@ def load_saved_model(path: Path, tags: tuple[str, ...], signature_key: str,
             f"{path} is not a SavedModel (no saved_model.pb inside); pass the directory tf.saved_model.save wrote"
         )
     tf = tensorflow()
-    direct = read_signature(path, tags, signature_key, input_shapes)
+    direct = read_signature(path, tags, signature_key, input_shapes, fuse_recurrent)
     if direct is not None:
         return direct
     from tensorflow.python.framework import convert_to_constants  # noqa: PLC0415

@@ -42,6 +42,7 @@ class SignatureGraph:
     input_names: tuple[str, ...]
     output_tensors: tuple[str, ...]
     output_names: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # what happened to its loops (fused, unrolled), for the conversion summary
 
 
 class _Unsupported(Exception):  # noqa: N818 - internal signal: use TensorFlow's loader instead
@@ -49,20 +50,23 @@ class _Unsupported(Exception):  # noqa: N818 - internal signal: use TensorFlow's
 
 
 def read_signature(path: Path, tags: tuple[str, ...], signature_key: str,
-                   input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None] = ()) -> SignatureGraph | None:
+                   input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None] = (),
+                   fuse_recurrent: bool = True) -> SignatureGraph | None:
     """The frozen graph of ``signature_key``, or ``None`` when the SavedModel needs TensorFlow's own loader.
 
     ``input_shapes`` (by signature input name or tensor name, or in signature order) fix unknown input dims where
-    a loop's trip count depends on them."""
+    a loop's trip count depends on them; ``fuse_recurrent=False`` unrolls LSTM loops too instead of fusing them
+    (--debug_disable_recurrent_cell_fusion)."""
     try:
-        return _read(path, tags, signature_key, input_shapes)
+        return _read(path, tags, signature_key, input_shapes, fuse_recurrent)
     except _Unsupported as e:
         log.info("SavedModel %s: %s; using tf.saved_model.load", path, e)
         return None
 
 
 def _read(path: Path, tags: tuple[str, ...], signature_key: str,
-          input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None]) -> SignatureGraph:
+          input_shapes: Mapping[str, Sequence[int]] | Sequence[Sequence[int] | None],
+          fuse_recurrent: bool) -> SignatureGraph:
     from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
 
     sm = saved_model_pb2.SavedModel()
@@ -114,7 +118,9 @@ def _read(path: Path, tags: tuple[str, ...], signature_key: str,
 
     flat = inline_calls(pruned)
     # Loops unroll before freezing: their bodies read the variables through the loop's inputs.
-    flat = unroll_while_loops(flat, _placeholder_shapes(input_pairs, input_shapes))
+    notes: list[str] = []
+    flat = unroll_while_loops(flat, _placeholder_shapes(input_pairs, input_shapes), outputs=output_tensors,
+                              notes=notes, fuse=fuse_recurrent)
     frozen = _freeze(flat, values)
     return SignatureGraph(
         graph_def=frozen,
@@ -122,6 +128,7 @@ def _read(path: Path, tags: tuple[str, ...], signature_key: str,
         input_names=tuple(k for _, k in input_pairs),
         output_tensors=tuple(output_tensors),
         output_names=tuple(out_keys),
+        notes=tuple(notes),
     )
 
 

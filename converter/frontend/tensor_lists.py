@@ -10,7 +10,8 @@ list value is a Python list of slots (graph tensors, or empty):
   TensorListPopBack(l)                     -> l without its last slot; output 1 is that slot
   Identity(l)                              -> l                                    (node removed)
   TensorListGetItem(l, i)                  -> Identity(slot i)                     (same node name)
-  TensorListStack(l), TensorListGather     -> Pack(slots, axis=0); ExpandDims(slot, 0) for one slot (same name)
+  TensorListStack(l), TensorListGather     -> Pack(slots, axis=0); ExpandDims(slot, 0) for one slot (same name);
+                                              Identity(x) when the slots are all of FromTensor(x), in order
   TensorListLength(l)                      -> Const(number of slots)               (same node name)
 
 An empty slot reads as zeros, as in TensorFlow. Indices and lengths must be static (``static_values``); any other
@@ -40,6 +41,7 @@ class _List:
     dtype: int  # element DataType enum
     shape: tuple[int, ...] | None  # static element shape, -1 for unknown dims; None: unknown rank
     origin: str  # the node that made the list (for messages and names)
+    source: tuple[str, list[str]] | None = None  # TensorListFromTensor(x): x and the slots it made
 
 
 @dataclass
@@ -122,7 +124,9 @@ class _Resolver:
         unpack.attr["axis"].i = 0
         if shape[0]:
             self.edits.added.append(unpack)
-        self._make(node, [f"{unpack.name}:{k}" for k in range(shape[0])], shape[1:])
+        slots = [f"{unpack.name}:{k}" for k in range(shape[0])]
+        self._make(node, list(slots), shape[1:])
+        self.lists[f"{node.name}:0"].source = (tensor, slots)
 
     # ---- writers (the node disappears; its output is a new list value)
     def _set_item(self, node: NodeDef, lst: _List, data: list[str]) -> None:
@@ -149,7 +153,7 @@ class _Resolver:
         self._derive(node, lst, lst.slots)
 
     def _derive(self, node: NodeDef, lst: _List, slots: list[str | None]) -> None:
-        self.lists[f"{node.name}:0"] = _List(slots, lst.dtype, lst.shape, lst.origin)
+        self.lists[f"{node.name}:0"] = _List(slots, lst.dtype, lst.shape, lst.origin, lst.source)
         self.edits.removed.add(node.name)
 
     # ---- readers (the node is replaced under the same name)
@@ -169,6 +173,9 @@ class _Resolver:
             raise ConversionError(f"node {node.name!r} ({node.op}) stacks an empty TensorList; TFLite has no "
                                   "zero-size tensors")
         items = [self._slot(node, lst, i) for i in indices]
+        if lst.source is not None and items == lst.source[1]:  # stacks back what FromTensor split: x itself
+            self._replace(node, "Identity", [lst.source[0]], lst.dtype)
+            return
         if len(items) == 1:  # a reshape keeps the element's quantization (a one-input pack is requantized)
             axis = const_node(unique_name(self.by_name, f"{node.name}/axis"), np.array(0, np.int32))
             self.edits.added.append(axis)

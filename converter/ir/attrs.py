@@ -187,6 +187,19 @@ class CastAttrs:
     to: str
 
 
+@dataclass(frozen=True)
+class SequenceLSTMAttrs:
+    """A whole-sequence LSTM (TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM). Inputs in TFLite's order: x; input-to-gate
+    weights for gates i, f, c, o [H, F]; recurrent weights [H, H]; 3 peephole weights (absent); gate biases [H];
+    projection weights and bias (absent); initial h [B, H] and c [B, H]; 4 layer-norm weights (absent). One output:
+    h after every step, [T, B, H] if ``time_major`` else [B, T, H]. Per step, with sigmoid gates and ``activation``
+    (act): c = sigmoid(f) c + sigmoid(i) act(g), clipped to +-cell_clip if > 0; h = sigmoid(o) act(c)."""
+
+    time_major: bool
+    cell_clip: float = 0.0
+    activation: Activation = Activation.TANH
+
+
 @dataclass(frozen=True, eq=False)
 class WhileAttrs:
     """A loop over the node's inputs (the loop variables): while cond(v): v = body(v); the outputs are the final v.
@@ -322,7 +335,7 @@ Attrs = (
     NoAttrs | FusedActivationAttrs | Conv2DAttrs | DepthwiseConv2DAttrs | TransposeConvAttrs
     | FullyConnectedAttrs | Pool2DAttrs | AxisAttrs | ReduceAttrs | SoftmaxAttrs | ReshapeAttrs | SqueezeAttrs
     | StridedSliceAttrs | ResizeAttrs | LeakyReluAttrs | GeluAttrs | BatchMatMulAttrs | SplitAttrs
-    | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs | WhileAttrs | IfAttrs | CustomAttrs | GatherAttrs
+    | BatchNormAttrs | FakeQuantAttrs | CastAttrs | BlockAttrs | SequenceLSTMAttrs | WhileAttrs | IfAttrs | CustomAttrs | GatherAttrs
     | OneHotAttrs | ReverseSequenceAttrs | BucketizeAttrs | UniqueAttrs | CumsumAttrs | LrnAttrs | Conv3DAttrs
     | RandomAttrs
 )

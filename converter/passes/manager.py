@@ -28,6 +28,7 @@ from .fuse_squared_difference import FuseSquaredDifference
 from .legalize import AddMissingBias, DropZeroBias
 from .remove_identity import RemoveIdentity
 from .simplify_arithmetic import SimplifyArithmetic
+from .sequence_layout import FoldReshapeIntoStridedSlice, SequenceLSTMBatchMajor
 
 
 def default_phases(reorder_across_fake_quant: bool = False, dedupe_min_bytes: int = 0) -> list[tuple[str, list[Pass]]]:
@@ -44,6 +45,8 @@ def default_phases(reorder_across_fake_quant: bool = False, dedupe_min_bytes: in
         x + 0, which would otherwise hide patterns (tf.nn.silu's sigmoid(1.0 * x)) and keep ops alive.
         FuseDilatedConv here, before folding: the bias add or batch norm that stood between the convolution and
         BatchToSpaceND then follows the new dilated convolution directly, where FoldBatchNorm/FuseBiasAdd fold it.
+        SequenceLSTMBatchMajor after RemoveIdentity (it moves the LSTM output's readers, which identities would
+        hide); FoldReshapeIntoStridedSlice after it (the last step it slices is then reshaped to [B, H]).
     folding: runs on constant weights. FoldBatchNorm and FuseBiasAdd alternate until neither fires (conv ->
         BiasAdd -> Mul -> Add needs bias, then mul, then add folded in that order); FoldPadIntoConv turns
         explicit zero pads in front of VALID convolutions into SAME padding.
@@ -61,7 +64,8 @@ def default_phases(reorder_across_fake_quant: bool = False, dedupe_min_bytes: in
         everything that refuses shared weights.
     """
     return [
-        ("cleanup", [RemoveIdentity(), FoldConstants(), AbsorbFakeQuant(keep_barriers=not reorder_across_fake_quant),
+        ("cleanup", [RemoveIdentity(), SequenceLSTMBatchMajor(), FoldReshapeIntoStridedSlice(),
+                     FoldConstants(), AbsorbFakeQuant(keep_barriers=not reorder_across_fake_quant),
                      CanonicalizeArithmetic(), SimplifyArithmetic(), EliminateCommonSubexpressions(),
                      FuseDilatedConv(), DeadCodeElimination()]),
         ("folding", [FoldBatchNorm(), FuseBiasAdd(), FoldPadIntoConv(), DeadCodeElimination()]),

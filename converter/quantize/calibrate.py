@@ -34,6 +34,8 @@ class CalibrationStats:
     # Per-channel (last axis) mean of each calibrated activation, by tensor name: the statistics bias correction
     # needs (E[x] per input channel of a layer).
     channel_means: dict[str, np.ndarray] = field(default_factory=dict)
+    # The range of each op's internal values (a sequence LSTM's cell state at every step), by node and value name.
+    internal_ranges: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
 
 def activations(graph: Graph) -> list[Tensor]:
@@ -79,11 +81,19 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     """Give every float activation without a fake-quant range a calibrated range (``QuantRange``); for the
     tensors named in ``means_for``, also the per-channel (last axis) mean."""
     from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
+    from ..frontend.registry import INTERNALS  # noqa: PLC0415
 
     targets = [t for t in activations(graph) if t.qrange is None or not t.qrange.fake_quant]
+    # Stand-in tensors (in no graph) that receive ops' internal values, observed like activations.
+    probes = {id(n): [Tensor(f"{n.name}/{name}", np.float32, ()) for name in INTERNALS[n.op]]
+              for n in graph.nodes if n.op in INTERNALS}
+    internal = [(n.name, name, t) for n in graph.nodes if id(n) in probes
+                for name, t in zip(INTERNALS[n.op], probes[id(n)], strict=True)]
+    targets += [t for _, _, t in internal]
     sampled = needs_sample(method)
     k = 5 if sampled else 4
-    executor = ReferenceExecutor(graph, fetch=targets, summarize=_summarizer(sampled, set(means_for)))
+    executor = ReferenceExecutor(graph, fetch=targets, summarize=_summarizer(sampled, set(means_for)),
+                                 probes=probes)
     observers = [make_observer(method) for _ in targets]
     sums: list[np.ndarray | None] = [None] * len(targets)
     rows = [0] * len(targets)
@@ -113,4 +123,8 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
         t.qrange = QuantRange.per_tensor(lo, hi, RangeSource.CALIBRATION)
         if sums[i] is not None and rows[i]:
             means[t.name] = sums[i] / rows[i]  # type: ignore[operator]
-    return CalibrationStats(samples=n, tensors=len(targets), method=method, channel_means=means)
+    ranges: dict[str, dict[str, tuple[float, float]]] = {}
+    for node_name, name, t in internal:
+        ranges.setdefault(node_name, {})[name] = (min(t.qrange.min), max(t.qrange.max))  # type: ignore[union-attr]
+    return CalibrationStats(samples=n, tensors=len(targets) - len(internal), method=method, channel_means=means,
+                            internal_ranges=ranges)

@@ -37,6 +37,15 @@ def int16_params(lo: float, hi: float) -> QuantParams:
     return QuantParams(INT16, (float(scale),), (0,), (lo,), (hi,))
 
 
+def power_of_two_int16_params(absmax: float, min_exponent: int = -15, max_exponent: int = -9) -> QuantParams:
+    """A 16-bit state (the sequence LSTM's cell state): int16, zero point 0, scale 2^e / 32768 for the smallest
+    power of two 2^e >= ``absmax`` (TensorFlow's quantizer's bound), e clamped so the scale stays in
+    [2^min_exponent, 2^max_exponent] (the LSTM kernel's tanh takes 0..6 integer bits: 2^-15 .. 2^-9)."""
+    e = int(np.ceil(np.log2(absmax))) if absmax > 0 else 0
+    scale = 2.0 ** (min(max(e - 15, min_exponent), max_exponent))
+    return QuantParams(INT16, (scale,), (0,), (-32768 * scale,), (32767 * scale,))
+
+
 def retype_params(p: QuantParams, dtype: np.dtype) -> QuantParams:
     """The same real range in another activation type: uint8 <-> int8 exactly (the zero point moves by 128),
     to or from int16 through the real range the parameters cover."""

@@ -26,6 +26,7 @@ from .params import (
     bias_params,
     fixed_params,
     input_stats_params,
+    power_of_two_int16_params,
     quantize_const,
     retype_params,
     zero_point_zero,
@@ -58,6 +59,8 @@ class QuantizeOptions:
     # --change_concat_input_ranges: concatenation inputs take the output's range (True) or keep theirs (False;
     # int8 then requantizes them); None: uint8 keeps them (its kernel rescales), int8 moves them.
     concat_input_ranges: bool | None = None
+    # Calibrated ranges of ops' internal values (registry.INTERNALS), by node name and value name.
+    internal_ranges: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class _Quantizer:
         self.choose_nodes()
         self.propagate_back()
         self.union_concat_ranges()
+        self.cover_same_input_ranges()
         self.share_sum_ranges()
         self.assign_params()
         self.unify_same_scale_inputs()
@@ -217,6 +221,25 @@ class _Quantizer:
             hi = max(max(r.max) for r in rs)  # type: ignore[union-attr]
             y.qrange = rs[0] if all(r == rs[0] for r in rs) else \
                 QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED)
+
+    def cover_same_input_ranges(self) -> None:
+        """An op whose output range must cover its same-scale inputs' (``output_covers_same``: within those bounds)
+        takes the union of its calibrated output range and theirs; a FakeQuant output range is kept."""
+        for node in self.g.nodes:
+            spec = self.qnodes.get(id(node))
+            if spec is None or spec.output_covers_same is None or not node.outputs:
+                continue
+            bound_lo, bound_hi = spec.output_covers_same
+            y = node.outputs[0]
+            rs = [self._range_through_same(t) for t, role in zip(node.inputs, spec.inputs, strict=False)
+                  if role is In.SAME_AS_OUT and t is not None and not t.is_const]
+            rs = [r for r in rs if r is not None and not r.per_channel]
+            if y.qrange is None or y.qrange.fake_quant or y.qrange.per_channel or not rs:
+                continue
+            lo = min(min(y.qrange.min), *(max(min(r.min), bound_lo) for r in rs))
+            hi = max(max(y.qrange.max), *(min(max(r.max), bound_hi) for r in rs))
+            if (lo, hi) != (min(y.qrange.min), max(y.qrange.max)):
+                y.qrange = QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED)
 
     def _range_through_same(self, t: Tensor) -> QuantRange | None:
         """``t``'s range, or that of the tensor a chain of same-scale ops (reshape, pad ...) passes on to it."""
@@ -516,10 +539,12 @@ class _Quantizer:
 
     def wanted(self, node: Node, spec: OpQuantSpec, i: int, t: Tensor, out_p: QuantParams | None) -> QuantParams | None:
         """The parameters integer ``node`` needs activation input ``i`` (``t``) at when they are not ``t``'s own
-        (None): the output's (same-scale kernels), or ``t``'s range in the node's type (another precision)."""
+        (None): the output's (same-scale kernels), a 16-bit state's (``_state_params``), or ``t``'s range in the
+        node's type (another precision)."""
         dt = self.node_dt[id(node)]
         role = input_role(spec, i)
-        want = out_p if role is In.SAME_AS_OUT and not self._rescales(spec, dt) else None
+        want = out_p if role is In.SAME_AS_OUT and not self._rescales(spec, dt) \
+            else self._state_params(node, spec) if role is In.STATE16 else None
         if spec.output is Out.SAME and i == spec.data_input:
             want = out_p
         if want is None and self.params[id(t)].dtype != dt:  # an activation of another precision
@@ -567,6 +592,8 @@ class _Quantizer:
         dt = self.node_dt[id(node)]
         out_p = self.params.get(id(node.outputs[0])) if node.outputs else None
         weight_p: QuantParams | None = None
+        weights_p: dict[int, QuantParams] = {}
+        bias_weight = dict(spec.bias_weights)
         shift: np.ndarray | None = None
         for i, t in enumerate(node.inputs):
             if t is None or not _is_float(t):
@@ -584,16 +611,20 @@ class _Quantizer:
                     else:
                         weight_p = weight_params_uint8(t)
                         self._const(node, i, t, weight_p)
+                    weights_p[i] = weight_p
                     if weight_p.axis is None:
                         shift = correction(node, t, weight_p, self.o.activation_means)
                 elif role is In.BIAS:
                     in_p = self.params[id(node.inputs[0])]  # type: ignore[arg-type]
-                    assert weight_p is not None, f"{node.name}: bias before weights"
+                    w_p = weights_p[bias_weight[i]] if i in bias_weight else weight_p
+                    assert w_p is not None, f"{node.name}: bias before weights"
                     if shift is not None:
                         t = self.g.const(f"{t.name}/corrected", (t.data - shift).astype(np.float32),  # type: ignore[operator]
                                          tf_name=t.tf_name)
                         self.result.bias_corrected += 1
-                    self._const(node, i, t, bias_params(in_p, weight_p))
+                    self._const(node, i, t, bias_params(in_p, w_p))
+                elif role is In.STATE16:
+                    self._const(node, i, t, self._state_params(node, spec))
                 elif role is In.SAME_AS_OUT and out_p is not None:
                     self._const(node, i, t, out_p)
                 elif spec.const_on_peer_grid and (peer := self._peer_params(node, i, dt)) is not None:
@@ -618,6 +649,12 @@ class _Quantizer:
             if j != index and u is not None and not u.is_const and id(u) in self.params:
                 return retype_params(self.params[id(u)], dt)
         return None
+
+    def _state_params(self, node: Node, spec: OpQuantSpec) -> QuantParams:
+        """A STATE16 operand's parameters: the power of two covering the op's internal value as calibrated (the
+        kernel saturates beyond it); without calibration, +-8 (2^-12), the span of the LSTM's gate inputs."""
+        r = self.o.internal_ranges.get(node.name, {}).get(spec.internal or "")
+        return power_of_two_int16_params(max(abs(r[0]), abs(r[1])) if r is not None else 8.0)
 
     def _edges(self) -> None:
         g, o = self.g, self.o

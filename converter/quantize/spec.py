@@ -11,7 +11,9 @@ Input roles:
   WEIGHT        weights: uint8 asymmetric per-tensor, or int8 symmetric (per-channel along ``weight_axis``);
   BIAS          int32 (int64 under int16 activations), zero point 0, scale = input scale * weight scale;
   INDEX         an integer operand (shape, axes, paddings, indices): left as it is;
-  SAME_AS_OUT   an activation that must share the output's scale (concatenation/pack in int8, maximum ...).
+  SAME_AS_OUT   an activation that must share the output's scale (concatenation/pack in int8, maximum ...);
+  STATE16       a kernel's 16-bit state: int16, zero point 0, a power-of-two scale whose range covers the op's
+                internal value ``internal`` as calibration observed it (the sequence LSTM's cell state).
 Kernels: ``uint8``, ``int8`` and ``int16`` say which activation types LiteRT runs the op in (int16: int16x8,
 int16 activations with zero point 0 and int8 weights; tests/quantize/test_int16x8.py runs every such op).
 Zero fills (``zero_fill``): the kernel writes the code 0 where no input value lands (MATRIX_DIAG off the diagonal,
@@ -45,6 +47,7 @@ class In(enum.Enum):
     BIAS = "bias"
     INDEX = "index"
     SAME_AS_OUT = "same_as_out"
+    STATE16 = "state16"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,15 @@ class OpQuantSpec:
     # The kernel adds the codes of updates that land on one cell: only a constant index input (this one) without
     # repeated indices runs as an integer kernel (8-bit codes would wrap around, silently).
     unique_indices: int | None = None
+    # (bias input, weight input) pairs: the bias scale is input 0's scale times that weight's (default: the weight
+    # before the bias).
+    bias_weights: tuple[tuple[int, int], ...] = ()
+    # The internal value (registry.INTERNALS) whose calibrated range sets STATE16 inputs.
+    internal: str | None = None
+    # The output's range widens to cover its SAME_AS_OUT activation inputs' ranges, as far as these bounds (the
+    # sequence LSTM reads its initial hidden state on the output's grid, where one outside the outputs' calibrated
+    # range would be clipped; a hidden state o * tanh(c) lies in (-1, 1)).
+    output_covers_same: tuple[float, float] | None = None
 
 
 # LiteRT's int16 softmax, logistic and tanh all write 2^-15 (tanh: [-1, 1); the others [0, 1)).
@@ -100,6 +112,12 @@ LOG_SOFTMAX_FIXED = Fixed(scale=16.0 / 256.0, zero_point_uint8=255, zero_point_i
 L2_NORM_FIXED = Fixed(scale=1.0 / 128.0, zero_point_uint8=128, zero_point_int8=0)
 
 A, W, B, I, S = In.ACT, In.WEIGHT, In.BIAS, In.INDEX, In.SAME_AS_OUT
+
+# UNIDIRECTIONAL_SEQUENCE_LSTM's 8x8_16 kernel (lite/kernels/lstm_eval.cc, as TensorFlow's quantizer feeds it): int8
+# input; int8 symmetric per-tensor weights, one scale per gate matrix (absent peepholes, projection and layer norms);
+# int32 gate biases at input scale x that gate's input weight scale; the output state (input 18) on the output's
+# grid; the cell state (input 19) int16 with a power-of-two scale; gates are computed in Q3.12 internally.
+_LSTM_INPUTS = (A, W, W, W, W, W, W, W, W, W, W, W, B, B, B, B, W, B, S, In.STATE16, I, I, I, I)
 
 SPECS: dict[str, OpQuantSpec] = {
     "conv_2d": OpQuantSpec((A, W, B), weight_axis=0, int16=True),
@@ -192,6 +210,10 @@ SPECS: dict[str, OpQuantSpec] = {
     "not_equal": OpQuantSpec((A, A), const_on_peer_grid=True),
     "arg_max": OpQuantSpec((A, I)),
     "arg_min": OpQuantSpec((A, I)),
+    "unidirectional_sequence_lstm": OpQuantSpec(_LSTM_INPUTS, uint8=False, bias_weights=((12, 1), (13, 2), (14, 3),
+                                                                                          (15, 4)),
+                                                internal="cell_state",
+                                                output_covers_same=(-1.0, 1.0)),
 }
 
 

@@ -1,5 +1,6 @@
 """Keras recurrent layers with the default ``unroll=False``: frozen with ``lower_control_flow=False`` they are While
-loops over TensorLists; ``unroll_while_loops`` makes them feed-forward. Checked three ways: no control flow is left,
+loops over TensorLists; ``unroll_while_loops`` makes them feed-forward (LSTM loops become one fused sequence op:
+test_sequence_lstm; here the unroller is checked with fusion off, and the conversions say which loop was fused). Checked three ways: no control flow is left,
 the unrolled GraphDef computes in TensorFlow what the loop computes, and the converted model runs in LiteRT (FLOAT
 against Keras, INT8 against TensorFlow's converter). Plus the errors for loops that cannot be unrolled, and If."""
 
@@ -95,7 +96,7 @@ def rnn_case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Case]:
             path = root / name
             model.export(str(path), verbose=False)
             frozen = freeze_signature(path)
-            unrolled = unroll_while_loops(frozen.graph_def)
+            unrolled = unroll_while_loops(frozen.graph_def, fuse=False)
             pb = root / f"{name}.pb"
             pb.write_bytes(unrolled.SerializeToString())
             cal = root / f"{name}_cal.npy"
@@ -150,11 +151,43 @@ def test_unrolled_graph_computes_what_the_loop_computes(name: str, rnn_case: Cal
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_float_tflite_matches_keras(name: str, rnn_case: Callable[[str], Case], litert: Any) -> None:  # noqa: ANN401
+    """The converter fuses LSTM loops into one sequence op and unrolls the others, saying which and why."""
     case = rnn_case(name)
-    got = litert(_convert(case).tflite).run(case.x)[0]
-    print(f"{name}: FLOAT in LiteRT vs Keras max rel {_max_rel(case.expected, got):.1e}")
+    result = _convert(case)
+    got = litert(result.tflite).run(case.x)[0]
+    print(f"{name}: FLOAT in LiteRT vs Keras max rel {_max_rel(case.expected, got):.1e}; {result.notes}")
     assert got.shape == case.expected.shape
     assert _max_rel(case.expected, got) <= 1e-5
+    lstms = sum(cell == "LSTM" for cell, _ in MODELS[name])
+    assert result.ir_ops_after.get("unidirectional_sequence_lstm", 0) == lstms
+    assert sum("fused into one UNIDIRECTIONAL_SEQUENCE_LSTM" in n for n in result.notes) == lstms
+    assert sum("carries 1 state(s) besides its counters" in n for n in result.notes) == len(MODELS[name]) - lstms
+
+
+def test_cli_recurrent_cell_fusion_flags(rnn_case: Callable[[str], Case], capsys: pytest.CaptureFixture[str],
+                                         tmp_path: Path, litert: Any) -> None:  # noqa: ANN401
+    """--debug_disable_recurrent_cell_fusion keeps TOCO's meaning: the LSTM loop is unrolled (one cell per step, no
+    sequence op), still within 1e-5 of Keras; --split_tflite_lstm_inputs is accepted (the sequence op's weights are
+    always split per gate), false only noted."""
+    from converter.inspect_model import describe
+    from tests.errors._support import run_cli
+
+    case = rnn_case("lstm")
+    args = [f"--saved_model_dir={case.saved_model}", f"--input_shapes=1,{T},{F}"]
+    ops = {}
+    for flag in ("", "--debug_disable_recurrent_cell_fusion", "--split_tflite_lstm_inputs=false"):
+        out = tmp_path / f"m{len(ops)}.tflite"
+        run = run_cli(capsys, [*args, f"--output_file={out}", *filter(None, [flag])])
+        assert run.code == 0, run.err
+        model = out.read_bytes()
+        ops[flag] = [op.op for sg in describe(model).subgraphs for op in sg.operators]
+        assert _max_rel(case.expected, litert(model).run(case.x)[0]) <= 1e-5  # float32 either way (as above)
+        if flag.startswith("--split"):
+            assert "--split_tflite_lstm_inputs=false" in run.out + run.err
+    assert ops[""].count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1 and "LOGISTIC" not in ops[""]
+    assert ops["--split_tflite_lstm_inputs=false"] == ops[""]
+    unrolled = ops["--debug_disable_recurrent_cell_fusion"]
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in unrolled and unrolled.count("LOGISTIC") >= T  # a cell per step
 
 
 def _keras_unrolled_twin(case: Case) -> Path:
@@ -194,8 +227,8 @@ def test_int8_sqnr_at_least_tensorflow(name: str, rnn_case: Callable[[str], Case
     s_ours = sqnr(case.expected, litert(ours.tflite).run(case.x)[0])
     s_twin = sqnr(case.expected, litert(ours_twin.tflite).run(case.x)[0])
     s_tf = sqnr(case.expected, litert(_tensorflow_int8(twin, case.calibration, tf)).run(case.x)[0])
-    print(f"{name} INT8 SQNR: qconvert {s_ours:.2f} dB (unroll=False, unrolled here), {s_twin:.2f} dB (Keras' "
-          f"unroll=True); TensorFlow {s_tf:.2f} dB (unroll=True)")
+    print(f"{name} INT8 SQNR: qconvert {s_ours:.2f} dB (unroll=False: an LSTM fused, others unrolled), "
+          f"{s_twin:.2f} dB (Keras' unroll=True); TensorFlow {s_tf:.2f} dB (unroll=True)")
     assert not ours.quantization.float_nodes
     assert s_ours >= s_twin - 0.5
     assert s_ours >= s_tf - 1.0

@@ -79,6 +79,13 @@ SAME_SCALE_BUILDERS: dict[str, Callable[[Any, Any, Any], Any]] = {
     # Zero fills (int8 only: uint8 keeps them float): their output grid has zero point 0.
     "matrix_diag": lambda tf, x, y: tf.concat([tf.reshape(tf.raw_ops.MatrixDiag(diagonal=x), [1, 36]), y], -1),
     "scatter_nd": lambda tf, x, y: tf.concat([tf.reshape(tf.scatter_nd([[0]], x, [2, 6]), [1, 12]), y], -1),
+    # x as 3 steps of 2 features, y clipped to (-1, 1) (where an LSTM's hidden state lies) the initial hidden
+    # state, which the kernel reads on the output's grid.
+    "unidirectional_sequence_lstm": lambda tf, x, y: tf.reshape(tf.raw_ops.BlockLSTMV2(
+        seq_len_max=np.int64(3), x=tf.reshape(x, [3, 1, 2]), cs_prev=tf.zeros([1, 6]),
+        h_prev=tf.clip_by_value(y, -1.0, 1.0),
+        w=np.random.default_rng(5).normal(0, 0.3, (8, 24)).astype(np.float32), wci=tf.zeros([6]), wcf=tf.zeros([6]),
+        wco=tf.zeros([6]), b=tf.zeros([24]), cell_clip=0.0, use_peephole=False).h, [1, 18]),
 }
 
 
