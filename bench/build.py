@@ -8,6 +8,11 @@ Layout of ``<work-dir>/<model>/``::
     eval_<E>.npy        held-out inputs;  ref_<E>.npy: the float Keras model's outputs on them
     cal_<N>.npy         N calibration samples (what both converters are given)
     model.keras         the Keras model (to compute references for a new eval size without rebuilding)
+
+``lstm``: the trained LSTM(32) + Dense(4) of tests/support/trained.py (two-tone estimation) with ``unroll=False``
+over 100 steps, in tf_keras (batch 1), saved with tf.saved_model.save: the form TensorFlow's converter fuses into
+UNIDIRECTIONAL_SEQUENCE_LSTM (it keys on tf_keras' ``api_implements`` function attribute; Keras 3's export it does
+not fuse). Held-out and calibration sequences come from seeds the training never saw.
 """
 
 from __future__ import annotations
@@ -53,6 +58,44 @@ def build_mobilenet_v2(logits: bool) -> Any:  # noqa: ANN401
     return model
 
 
+LSTM_STEPS, LSTM_FEATURES = 100, 4
+LSTM_CAL_SEED, LSTM_EVAL_SEED = 1002, 1001
+
+
+def build_lstm(d: Path, samples: int, n_eval: int) -> None:
+    """The ``lstm`` model and its data into ``d`` (see the module docstring)."""
+    import tensorflow as tf
+    import tf_keras
+
+    from tests.support.trained import trained, two_tone_sequences
+
+    if not (d / "saved_model" / "saved_model.pb").exists():
+        print(f"build: lstm -> {d}", flush=True)
+        inp = tf_keras.Input((LSTM_STEPS, LSTM_FEATURES), batch_size=1, name="series")
+        model = tf_keras.Model(inp, tf_keras.layers.Dense(4)(tf_keras.layers.LSTM(32)(inp)))
+        model.set_weights(trained("lstm").model.get_weights())
+        module = tf.Module()
+        module.weights_ = list(model.weights)
+        module.serve = tf.function(lambda x: {"output": model(x)},
+                                   input_signature=[tf.TensorSpec([1, LSTM_STEPS, LSTM_FEATURES], tf.float32,
+                                                                  name="series")])
+        tf.saved_model.save(module, str(d / "saved_model"), signatures=module.serve)
+        model.save_weights(str(d / "weights.h5"))
+        for stale in list(d.glob("ref_*.npy")):
+            stale.unlink()
+    ref = d / f"ref_{n_eval}.npy"
+    if not ref.exists():
+        inp = tf_keras.Input((LSTM_STEPS, LSTM_FEATURES), name="series")
+        model = tf_keras.Model(inp, tf_keras.layers.Dense(4)(tf_keras.layers.LSTM(32)(inp)))
+        model.load_weights(str(d / "weights.h5"))
+        x, _ = two_tone_sequences(n_eval, LSTM_EVAL_SEED, steps=LSTM_STEPS)
+        np.save(d / f"eval_{n_eval}.npy", x)
+        np.save(ref, np.asarray(model.predict(x, verbose=0, batch_size=len(x)), np.float32))
+    cal = d / f"cal_{samples}.npy"
+    if not cal.exists():
+        np.save(cal, two_tone_sequences(samples, LSTM_CAL_SEED, steps=LSTM_STEPS)[0])
+
+
 def calibration(model_name: str, n: int) -> np.ndarray:
     if model_name == "mobilenet_v2":
         return sample_images(n, MNV2_SIZE, seed=CAL_SEED)
@@ -71,7 +114,7 @@ def evaluation(model_name: str, n: int) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", choices=["mobilenet_v2", *DIGITS_MODELS], required=True)
+    p.add_argument("--model", choices=["mobilenet_v2", "lstm", *DIGITS_MODELS], required=True)
     p.add_argument("--samples", type=int, required=True)
     p.add_argument("--eval", type=int, required=True)
     p.add_argument("--work-dir", type=Path, required=True)
@@ -80,6 +123,9 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     d = a.work_dir / (a.model + ("_logits" if a.logits else ""))
     d.mkdir(parents=True, exist_ok=True)
+    if a.model == "lstm":
+        build_lstm(d, a.samples, a.eval)
+        return
 
     import keras
 

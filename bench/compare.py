@@ -3,6 +3,7 @@
     .venv/bin/python bench/compare.py                      # MobileNetV2 224 alpha 1.0, int8, 100 samples
     .venv/bin/python bench/compare.py --model digits --mode uint8 --json out.json
     .venv/bin/python bench/compare.py --model digits_prelu --runs 200   # PReLU layers: PRELU ops, latency
+    .venv/bin/python bench/compare.py --model lstm --mode float         # LSTM over 100 steps: fused sequence op
 
 Each converter runs in its own fresh process (qconvert through its real CLI, TensorFlow through bench/tf_convert.py),
 so wall time and peak RSS cover the whole process, Python start-up and the TensorFlow import included. Peak RSS is
@@ -31,12 +32,13 @@ REPO = HERE.parent
 
 # qconvert flags per mode; the TensorFlow setting for each mode is in tf_convert.py.
 QCONVERT_FLAGS: dict[str, list[str]] = {
+    "float": ["--inference_type=FLOAT"],
     "int8": ["--inference_type=INT8", "--inference_input_type=FLOAT", "--inference_output_type=FLOAT"],
     "uint8": ["--inference_type=QUANTIZED_UINT8", "--inference_input_type=FLOAT", "--inference_output_type=FLOAT"],
     "dynamic": ["--inference_type=FLOAT", "--post_training_quantize"],
     "float16": ["--inference_type=FLOAT", "--quantize_to_float16"],
 }
-TF_MODE = {"int8": "int8", "uint8": "int8", "dynamic": "dynamic", "float16": "float16"}
+TF_MODE = {"float": "float", "int8": "int8", "uint8": "int8", "dynamic": "dynamic", "float16": "float16"}
 CALIBRATED = ("int8", "uint8")
 
 # Issue 4's targets, as (metric key, bound on qconvert / TensorFlow).
@@ -141,6 +143,9 @@ def accuracy(path: str, x: np.ndarray, ref: np.ndarray) -> float:
     interp.allocate_tensors()
     outs = []
     for i in range(len(x)):
+        # Each input from the model's initial state: TensorFlow's converter keeps an LSTM's state in variable
+        # tensors that carry over from one invoke to the next unless reset (no-op for models without variables).
+        interp.reset_all_variables()
         _feed(interp, x[i:i + 1])
         interp.invoke()
         outs.append(_fetch(interp))
@@ -241,7 +246,7 @@ def print_report(title: str, notes: list[str], q: Side, t: Side, use_rich: bool)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=["mobilenet_v2", "digits", "digits_prelu", "digits_dilated"],
+    p.add_argument("--model", choices=["mobilenet_v2", "digits", "digits_prelu", "digits_dilated", "lstm"],
                    default="mobilenet_v2")
     p.add_argument("--mode", choices=list(QCONVERT_FLAGS), default="int8")
     p.add_argument("--logits", action="store_true",

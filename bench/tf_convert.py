@@ -3,6 +3,7 @@ Run by compare.py in a fresh process (so its wall time and peak RSS include Pyth
 import, as qconvert's do). Prints one JSON line with its own phase times.
 
 Modes (the TensorFlow setting for each of qconvert's):
+    float    no optimizations (float32 model)
     int8     optimizations=[DEFAULT], representative_dataset (one sample per yield), TFLITE_BUILTINS_INT8,
              float input/output (TensorFlow's default)
     uint8    TensorFlow has no uint8 post-training quantization: same as int8
@@ -25,7 +26,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--saved_model_dir", type=Path, required=True)
     p.add_argument("--output_file", type=Path, required=True)
-    p.add_argument("--mode", choices=["int8", "uint8", "dynamic", "float16"], required=True)
+    p.add_argument("--mode", choices=["float", "int8", "uint8", "dynamic", "float16"], required=True)
     p.add_argument("--representative_dataset", type=Path, help=".npy of samples (int8/uint8)")
     a = p.parse_args()
 
@@ -34,7 +35,8 @@ def main() -> None:
 
     t_import = time.perf_counter()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(a.saved_model_dir))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if a.mode != "float":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if a.mode in ("int8", "uint8"):
         samples = np.load(a.representative_dataset)
 
