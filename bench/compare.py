@@ -242,6 +242,35 @@ def print_report(title: str, notes: list[str], q: Side, t: Side, use_rich: bool)
         print(f"target {text}: {fmt_ratio(r)}  {'PASS' if ok else 'MISS'}")
 
 
+def target_sqnr(db: float, q: Side, q_cmd: list[str], q_out: Path, out_dir: Path, env: dict[str, str],
+                x: np.ndarray, y_ref: np.ndarray) -> dict[str, Any]:
+    """qconvert's command again with --target_sqnr=DB (one run): its conversion time next to the plain one's, its
+    size and SQNR on the evaluation inputs, and what the search reported (or the one line it exited 1 with)."""
+    out, report = out_dir / "qconvert_target_sqnr.tflite", out_dir / "qconvert_target_sqnr_report.json"
+    cmd = [c for c in q_cmd if not c.startswith(("--output_file=", "--report="))]
+    cmd += [f"--output_file={out}", f"--report={report}", f"--target_sqnr={db:g}"]
+    print(f"compare: qconvert --target_sqnr={db:g} ...", file=sys.stderr, flush=True)
+    run = measure(cmd, out_dir / "qconvert_target_sqnr", env)
+    line = (f"qconvert --target_sqnr={db:g}: conversion {run.wall_s:.2f} s wall, {run.cpu_s:.2f} s CPU "
+            f"(plain: {q.wall_s:.2f} s, {q.cpu_s:.2f} s; {run.wall_s / q.wall_s:.2f}x wall)")
+    result: dict[str, Any] = {"target_db": db, "wall_s": run.wall_s, "cpu_s": run.cpu_s, "plain_wall_s": q.wall_s,
+                              "plain_cpu_s": q.cpu_s, "returncode": run.returncode}
+    if run.returncode == 0:
+        s = json.loads(report.read_text())["precision_search"]
+        size, plain = out.stat().st_size, q_out.stat().st_size
+        sqnr = accuracy(str(out), x, y_ref)
+        line += (f"; {size:,} bytes ({size / plain:.3f}x plain); SQNR on the {len(x)} evaluation inputs {sqnr:.2f} dB "
+                 f"(plain {q.sqnr_db:.2f}); search: {len(s['steps']) - 1} step(s), {s['models_measured']} models "
+                 f"measured, {s['sqnr_db']:.2f} dB on its {s['held_out_samples']} held-out samples")
+        result.update(tflite_bytes=size, sqnr_db=sqnr, search=s)
+    else:
+        err = (out_dir / "qconvert_target_sqnr.err").read_text(errors="replace").strip().splitlines()
+        line += f"; exit {run.returncode}: {err[-1] if err else ''}"
+        result["error"] = err[-1] if err else ""
+    print(line)
+    return result
+
+
 # --- main --------------------------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -259,6 +288,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=20, help="timed LiteRT invokes per model [20]")
     p.add_argument("--warmup", type=int, default=5, help="untimed LiteRT invokes first [5]")
     p.add_argument("--threads", type=int, default=2, help="LiteRT num_threads for latency [2]")
+    p.add_argument("--target_sqnr", type=float, metavar="DB",
+                   help="int8/uint8: also convert with qconvert --target_sqnr=DB and print its conversion time, size "
+                        "and SQNR next to plain qconvert's")
     p.add_argument("--json", type=Path, help="also write the results here as JSON")
     p.add_argument("--qconvert", default=None, help="qconvert executable [the one next to this Python]")
     return p.parse_args(argv)
@@ -346,6 +378,9 @@ def main(argv: list[str] | None = None) -> None:
                  f"; start-up/imports/report {q_rest:.2f}s")
     notes.append("TensorFlow phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.phases.items()))
     print_report(title, notes, q, t, use_rich=sys.stdout.isatty())
+    mixed = None
+    if a.target_sqnr is not None and a.mode in CALIBRATED:
+        mixed = target_sqnr(a.target_sqnr, q, q_cmd, q_out, out_dir, env, x, y_ref)
 
     if a.json:
         result = {
@@ -357,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
                       for s in (q, t, floor)},
             "load_average": [load_before, load_after],
             "targets": [{"target": text, "ratio": round(r, 4), "holds": ok} for text, r, ok in targets(q, t)],
+            "target_sqnr": mixed,
         }
         a.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -88,6 +88,10 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
 @click.option("--int16_layers",
               help="Compute these nodes in int16x8 (int16 activations, int8 weights) inside an INT8 or uint8 model: "
                    "names or regular expressions, comma-separated (as --float_layers).")
+@click.option("--target_sqnr", type=float, metavar="DB",
+              help="Automatic mixed precision: raise layers of the INT8/uint8 model to int16x8 (or float) until the "
+                   "output SQNR on held-out samples (every 5th of --representative_dataset, not calibrated on) "
+                   "reaches DB; exit 1 if it cannot.")
 @click.option("--post_training_quantize", is_flag=False, flag_value="true", default=None, metavar="[=BOOL]",
               help="Dynamic range: int8 weights, float activations (hybrid kernels). With --inference_type=FLOAT.")
 @click.option("--quantize_to_float16", is_flag=False, flag_value="true", default=None, metavar="[=BOOL]",
@@ -176,6 +180,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         quantize_to_float16=fp16,
         float_layers=parsing.name_list(kw.get("float_layers")),  # type: ignore[arg-type]
         int16_layers=parsing.name_list(kw.get("int16_layers")),  # type: ignore[arg-type]
+        target_sqnr=parsing.target_sqnr(kw.get("target_sqnr")),  # type: ignore[arg-type]
         debug_layers=bool(kw.get("debug_layers")),
         debug_samples=int(kw.get("debug_samples") or 8),  # type: ignore[call-overload]
         dump_graphviz_dir=kw.get("dump_graphviz_dir"),  # type: ignore[arg-type]
@@ -204,6 +209,11 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         raise UsageError("--inference_input_type/--inference_output_type can only be quantized when "
                          f"--inference_type is {InferenceType.quantized_names()}")
     _check_io_types(config)
+    if config.target_sqnr is not None and (config.inference_type not in (InferenceType.INT8,
+                                                                         InferenceType.QUANTIZED_UINT8)
+                                           or config.representative_dataset is None):
+        raise UsageError("--target_sqnr raises layers of an 8-bit model, measured on held-out representative "
+                         "samples: it needs --inference_type=INT8 or QUANTIZED_UINT8 and --representative_dataset")
     if config.int16_layers and config.inference_type not in (InferenceType.INT8, InferenceType.QUANTIZED_UINT8):
         raise UsageError(f"--int16_layers raises layers of an 8-bit model to int16x8; it needs --inference_type=INT8 "
                          f"or QUANTIZED_UINT8 (with --inference_type={config.inference_type.value} it means nothing)")

@@ -98,3 +98,11 @@ def default_ranges(lo: float | None, hi: float | None, flag: str = "default_rang
     if not lo < hi:
         raise UsageError(f"--{flag}_min={lo} must be below --{flag}_max={hi}")
     return (lo, hi)
+
+
+def target_sqnr(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"--target_sqnr={value}: give the output SQNR to reach in dB, a positive number (e.g. 40)")
+    return float(value)

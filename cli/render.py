@@ -90,6 +90,8 @@ class Console:
                            [[e["name"], e["op"], e["precision"] + (f" w{e['weight_bits']}" if e["weight_bits"] != 8
                                                                    else ""), e["reason"]]
                             for e in prec["layers"] if e["precision"] not in (prec["default"], "float")])
+            if report.get("precision_search"):
+                self._search(report["precision_search"])
             if q["float_ops"]:
                 self.table("float ops (no integer kernel, or kept float)", ["node", "op", "reason"],
                            [[f["name"], f["op"], f["reason"]] for f in q["float_ops"]])
@@ -127,6 +129,28 @@ class Console:
                    [[o["node"], o["op"], db(o["local_sqnr_db"]), db(o["sqnr_db"]),
                      "-" if o["effect_db"] is None else db(o["effect_db"], True),
                      "-" if o["max_error_lsb"] is None else f"{o['max_error_lsb']:.1f}"] for o in d["ops"][:12]])
+
+    def _search(self, s: dict[str, Any]) -> None:
+        """--target_sqnr: the outcome, then one row per step."""
+        self.line(f"target SQNR {s['target_db']:g} dB: {'met' if s['met'] else 'not met'}, {s['sqnr_db']:.2f} dB on "
+                  f"{s['held_out_samples']} held-out samples (calibrated on {s['calibration_samples']}); "
+                  f"{s['models_measured']} models measured in {s['seconds']:.1f}s"
+                  + (f"; lowered back: {', '.join(s['lowered'])}" if s["lowered"] else ""))
+
+        def macs(m: dict[str, int]) -> str:
+            return " ".join(f"{k} {v / 1e6:.3g}M" if v >= 1e5 else f"{k} {v / 1e3:.3g}k" for k, v in sorted(m.items()))
+
+        rows = []
+        for i, st in enumerate(s["steps"]):
+            by: dict[str, int] = {}
+            for p in st["changed"].values():
+                by[p] = by.get(p, 0) + 1
+            changed = ", ".join(f"{n} op(s) to {p}" for p, n in by.items()) or "(8-bit model)"
+            est = "-" if st["estimated_db"] is None else f"{st['estimated_db']:.2f}"
+            rows.append([str(i), st["tensor"] or "-", changed, f"{st['sqnr_db']:.2f}", est,
+                         f"{st['tflite_bytes']:,}", macs(st["macs"])])
+        self.table("precision steps (--target_sqnr): the tensor kept at 16 bits and the ops raised for it",
+                   ["step", "tensor", "ops raised", "SQNR dB", "estimated dB", "file bytes", "MACs"], rows)
 
     def line(self, text: str) -> None:
         self.out.print(text, markup=False, highlight=False)

@@ -98,6 +98,9 @@ class ConversionConfig:
     float_layers: tuple[str, ...] = ()
     # Layers computed in int16x8 (int16 activations, int8 weights) inside an 8-bit model: names or regexes.
     int16_layers: tuple[str, ...] = ()
+    # Automatic mixed precision: raise layers of the 8-bit model until the output SQNR (dB) on held-out
+    # representative samples reaches this.
+    target_sqnr: float | None = None
     # Per-layer error report (needs a representative dataset): float vs quantized on this many samples.
     debug_layers: bool = False
     debug_samples: int = 8

@@ -29,7 +29,8 @@ from .memory import release_free_memory
 from .passes.fake_quant import DropFakeQuant, MaterializeFakeQuant
 from .passes.manager import PassManager, PassStats, default_phases
 from .quantize.calibrate import CalibrationStats, calibrate
-from .quantize.dataset import load_dataset, specs_for
+from .quantize.dataset import Dataset, load_dataset, specs_for
+from .quantize.mixed import PrecisionSearch, search_precision, split_held_out
 from .quantize.plan import plan
 from .quantize.bias_correction import bias_correction_inputs
 from .quantize.quantizer import QuantizeResult, quantize_graph
@@ -52,6 +53,7 @@ class ConversionResult:
     calibration: CalibrationStats | None = None
     weight_only: WeightOnlyResult | None = None
     debug: DebugReport | None = None  # --debug_layers
+    precision_search: PrecisionSearch | None = None  # --target_sqnr
     # Bytes of constant data (weights, biases) after the passes, before and after quantization.
     weights_bytes: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
@@ -147,7 +149,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     check_model_size(graph, config)
     check_weights_finite(graph, config)
     check_supported(graph)
-    qres = cal = weights = debug_graph = None
+    qres = cal = weights = debug_graph = search = held_out = None
     debug_inputs: list[np.ndarray] = []
     if config.inference_type is not InferenceType.FLOAT:
         opts, plan_notes = plan(config, graph)
@@ -157,6 +159,8 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                 sig_names = graph.signature.input_names if graph.signature else ()
                 data = load_dataset(config.representative_dataset, specs_for(graph.inputs, sig_names),
                                     config.input_stats, config.num_calibration_samples)
+                if config.target_sqnr is not None:
+                    data, held_out = _hold_out(data)
                 cal = calibrate(graph, data, config.calibration_method,
                                 progress.advance if progress is not None else None,
                                 means_for=() if opts.weights_per_channel else bias_correction_inputs(graph))
@@ -166,12 +170,18 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
             if config.debug_layers:
                 debug_graph = graph.copy()  # calibrated, before quantization
                 debug_inputs = [arr[:config.debug_samples] for arr in data.arrays]
-        with _phase(seconds, "quantize", progress):
-            qres = quantize_graph(graph, opts)
-            if config.nudge_weights_for_fast_gemm:
-                nudged = nudge_weights_for_fast_gemm(graph)
-                notes.append(f"{nudged} uint8 weight value(s) nudged from 0 to 1 for fast GEMM kernels "
-                             "(--allow_nudging_weights_to_use_fast_gemm_kernel)")
+        if held_out is not None and config.target_sqnr is not None:
+            with _phase(seconds, "target_sqnr", progress):
+                search, chosen = search_precision(graph, opts, held_out, config.target_sqnr, data.num_samples)
+            check_target_met(search)
+            graph, qres = chosen.graph, chosen.result
+        else:
+            with _phase(seconds, "quantize", progress):
+                qres = quantize_graph(graph, opts)
+        if config.nudge_weights_for_fast_gemm:
+            nudged = nudge_weights_for_fast_gemm(graph)
+            notes.append(f"{nudged} uint8 weight value(s) nudged from 0 to 1 for fast GEMM kernels "
+                         "(--allow_nudging_weights_to_use_fast_gemm_kernel)")
     elif config.post_training_quantize:
         with _phase(seconds, "quantize", progress):
             weights = dynamic_range(graph)
@@ -200,8 +210,32 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     return ConversionResult(
         tflite=data, graph=graph, config=config, tf_op_counts=imported.tf_op_counts, ir_ops_before=before,
         ir_ops_after=graph.op_counts(), passes=stats, quantization=qres, calibration=cal, weight_only=weights,
-        debug=debug, notes=notes, seconds=seconds, weights_bytes=(weights_before, constant_bytes(graph)),
+        debug=debug, precision_search=search, notes=notes, seconds=seconds,
+        weights_bytes=(weights_before, constant_bytes(graph)),
         input_bytes=_input_size(config.input_path),
+    )
+
+
+def _hold_out(data: Dataset) -> tuple[Dataset, list[np.ndarray]]:
+    """--target_sqnr: the representative samples without every fifth one, which is held out to measure on."""
+    if data.num_samples < 5:
+        raise CalibrationError(
+            f"--target_sqnr measures candidate models on every fifth sample of the representative dataset, "
+            f"calibrating on the others; {data.source} has {data.num_samples} sample(s): give at least 5"
+        )
+    cal, held = split_held_out(data.arrays)
+    return Dataset(tuple(cal), data.source), held
+
+
+def check_target_met(search: PrecisionSearch) -> None:
+    """--target_sqnr not reached: an error saying what was reached (nothing is written)."""
+    if search.met:
+        return
+    raised = len(search.steps) - 1
+    raise ConversionError(
+        f"--target_sqnr={search.target_db:g} dB not reached: {search.final_sqnr_db:.2f} dB on "
+        f"{search.held_out_samples} held-out samples with {raised} layer(s) raised to int16x8 or float (the 8-bit "
+        f"model: {search.steps[0].sqnr_db:.2f} dB); lower the target, or keep layers float with --float_layers"
     )
 
 

@@ -14,6 +14,7 @@ from .debug_layers import DebugReport
 from .ir import Node, Tensor
 from .ir.attrs import CustomAttrs
 from .pipeline import ConversionResult
+from .quantize.mixed import PrecisionSearch
 from .quantize.quantizer import QuantizeResult
 
 REPORT_SCHEMA_VERSION = 2
@@ -69,6 +70,20 @@ def _debug(d: DebugReport) -> dict[str, Any]:
     }
 
 
+def _search(s: PrecisionSearch) -> dict[str, Any]:
+    """--target_sqnr: the target, each step (the layer raised, the ops it changed, the SQNR measured after it, the
+    file size and multiply-accumulates by precision) and the model it ended with."""
+    return {
+        "target_db": s.target_db, "met": s.met, "sqnr_db": _finite(s.final_sqnr_db), "tflite_bytes": s.final_bytes,
+        "macs": dict(s.final_macs), "held_out_samples": s.held_out_samples,
+        "calibration_samples": s.calibration_samples, "models_measured": s.measured, "seconds": round(s.seconds, 3),
+        "lowered": list(s.lowered),
+        "steps": [{"layer": st.layer, "tensor": st.tensor, "changed": dict(st.changed), "sqnr_db": _finite(st.sqnr_db),
+                   "estimated_db": None if st.estimated_db is None else _finite(st.estimated_db),
+                   "tflite_bytes": st.tflite_bytes, "macs": dict(st.macs)} for st in s.steps],
+    }
+
+
 def build_report(result: ConversionResult, output_path: str | None = None) -> dict[str, Any]:
     cfg, g = result.config, result.graph
     sig = g.signature
@@ -106,6 +121,7 @@ def build_report(result: ConversionResult, output_path: str | None = None) -> di
             "bytes_after": result.weight_only.bytes_after,
         },
         "debug": None if result.debug is None else _debug(result.debug),
+        "precision_search": None if result.precision_search is None else _search(result.precision_search),
         "custom_ops": [_custom_op(n) for n in g.nodes if n.op == "custom"],
         "inputs": [_io(t, n) for t, n in zip(g.inputs, in_names, strict=True)],
         "outputs": [_io(t, n) for t, n in zip(g.outputs, out_names, strict=True)],

