@@ -78,13 +78,7 @@ def test_float(exported: dict[str, Any], litert: Any) -> None:  # noqa: ANN401
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * float(np.abs(expected).max()))
 
 
-def test_int8(exported: dict[str, Any], litert: Any, sqnr: Any, tf: Any,  # noqa: ANN401
-              request: pytest.FixtureRequest) -> None:
-    if exported["flavour"] == "keras3":
-        # Keras 3 computes x * inv + (beta - mean * inv); share_sum_ranges puts the narrow shift term on the sum's
-        # grid (3.5x coarser): 25.35 dB vs TensorFlow's 25.97 (25.79 without sharing). Strict: passing fails it.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="Keras 3 LayerNormalization INT8 is 0.6 dB "
-                                              "below TensorFlow's converter (quantizer.share_sum_ranges)"))
+def test_int8(exported: dict[str, Any], litert: Any, sqnr: Any, tf: Any) -> None:  # noqa: ANN401
     ours = _convert(exported, inference_type=InferenceType.INT8, inference_input_type=InferenceType.FLOAT,
                     inference_output_type=InferenceType.FLOAT, representative_dataset=exported["cal"]).tflite
     conv = tf.lite.TFLiteConverter.from_saved_model(str(exported["dir"]))
