@@ -19,6 +19,7 @@ from converter.config import CalibrationMethod, ConversionConfig, InferenceType,
 from converter.errors import QConvertError, UsageError
 
 from . import classic_flags as classic
+from . import compression_flags as compression
 from . import model_flags, parsing
 from .render import Console
 
@@ -108,6 +109,7 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@compression.compression_options
 @classic.classic_options
 def convert_command(**kw: object) -> None:
     run_conversion(kw)
@@ -186,8 +188,10 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         dump_graphviz_dir=kw.get("dump_graphviz_dir"),  # type: ignore[arg-type]
         unsafe_keras_lambda=bool(kw.get("unsafe_keras_lambda")),
         **classic.config_fields(kw),
+        **compression.config_fields(kw),
     )
     classic.check_config(config, kw)
+    compression.check(config)
     if config.debug_layers and (not quantized_type(config) or config.representative_dataset is None):
         raise UsageError("--debug_layers compares the quantized model with float on representative data: it needs "
                          f"--inference_type={InferenceType.quantized_names()} and --representative_dataset")
@@ -199,7 +203,8 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
             "--post_training_quantize/--quantize_to_float16 quantize weights only and need --inference_type=FLOAT; "
             f"--inference_type={config.inference_type.value} already quantizes everything"
         )
-    if not quantized and config.representative_dataset is not None:
+    if not quantized and config.representative_dataset is not None and config.prune is None \
+            and config.cluster_weights is None:
         raise UsageError(
             "--representative_dataset calibrates integer models; add "
             f"--inference_type={InferenceType.quantized_names()}"

@@ -11,6 +11,13 @@ from rich.console import Console as RichConsole
 from rich.table import Table
 
 
+_MAX_ROWS = 20
+
+
+def _db(value: float | None) -> str:
+    return "inf" if value is None else f"{value:.2f}"
+
+
 def _plain() -> bool:
     return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb" or not sys.stdout.isatty()
 
@@ -107,6 +114,8 @@ class Console:
         w0, w1 = sizes["weights_bytes_float"], sizes["weights_bytes_converted"]
         ratio = f" ({w0 / w1:.2f}x smaller)" if w1 and w1 != w0 else ""
         self.line(f"weights: {w0:,} bytes float -> {w1:,} bytes{ratio}; file {sizes['tflite_bytes']:,} bytes")
+        if report.get("compression") is not None:
+            self.compression(report["compression"])
         if report["debug"] is not None:
             self._debug(report["debug"])
         for note in report["notes"]:
@@ -151,6 +160,41 @@ class Console:
                          f"{st['tflite_bytes']:,}", macs(st["macs"])])
         self.table("precision steps (--target_sqnr): the tensor kept at 16 bits and the ops raised for it",
                    ["step", "tensor", "ops raised", "SQNR dB", "estimated dB", "file bytes", "MACs"], rows)
+
+    def compression(self, c: dict[str, Any]) -> None:
+        """File size raw and gzip-compressed; with a compression flag, the weights per layer and what each flag did."""
+        total = c["total"]
+        gz = total["gzip_bytes"]
+        packed = f", gzip {gz:,} bytes ({total['file_bytes'] / gz:.2f}x)" if gz else ""
+        self.line(f"file: {total['file_bytes']:,} bytes{packed}; weights {total['weights']:,}, "
+                  f"{100 * total['sparsity']:.1f}% zeros, at most {total['max_distinct_per_channel']} distinct "
+                  "values per channel")
+        pr, cl, sp, wb = c["prune"], c["cluster"], c["sparsity"], c["weight_bits"]
+        if pr is None and cl is None and sp is None and wb["asked"] == 8:
+            return
+        rows = [[x["name"], x["op"], str(x["bits"]), f"{100 * x['sparsity']:.1f}%", str(x["distinct_per_channel"]),
+                 x["encoding"], f"{x['bytes']:,}"] for x in c["layers"]]
+        more = len(rows) - _MAX_ROWS
+        self.table("weights per layer" + (f" (first {_MAX_ROWS}; all in --report)" if more > 0 else ""),
+                   ["node", "op", "bits", "zeros", "distinct/ch", "stored", "bytes"], rows[:_MAX_ROWS])
+        if pr is not None:
+            self.line(f"pruned: {100 * pr['sparsity']:.1f}% of conv/fully-connected weights zero (asked "
+                      f"{100 * pr['target']:.0f}%), output SQNR {_db(pr['sqnr_db'])} on {pr['samples']} samples")
+            self.table("pruning per layer (SQNR: outputs with only that layer pruned)",
+                       ["node", "op", "zeros", "block", "SQNR dB"],
+                       [[x["name"], x["op"], f"{100 * x['sparsity']:.1f}%", f"1x{x['block']}", _db(x["sqnr_db"])]
+                        for x in pr["layers"]][:_MAX_ROWS])
+        if cl is not None:
+            where = "channel" if any(x["per_channel"] for x in cl["layers"]) else "layer"
+            cost = f", output SQNR {_db(cl['sqnr_db'])} on {cl['samples']} samples" if cl["sqnr_db"] is not None else ""
+            self.line(f"clustered: at most {cl['clusters']} values per {where} in {len(cl['layers'])} layers{cost}")
+        if sp is not None:
+            sparse = [x for x in sp["layers"] if x["encoding"] != "dense"]
+            saved = sum(x["dense_bytes"] - x["stored_bytes"] for x in sparse)
+            self.line(f"sparse weights: {len(sparse)} of {len(sp['layers'])} layers, about {saved:,} bytes saved")
+        if wb["kept_8bit"]:
+            self.table("8-bit weights (no int4 kernel)", ["node", "op", "why"],
+                       [[x["name"], x["op"], x["reason"]] for x in wb["kept_8bit"]])
 
     def line(self, text: str) -> None:
         self.out.print(text, markup=False, highlight=False)

@@ -145,6 +145,14 @@ class ConversionConfig:
     conversion_summary_dir: Path | None = None
     # Notes the CLI wants in the report (flags with no effect on the conversion, said so).
     flag_notes: tuple[str, ...] = ()
+    # --sparsity=auto: weights with >= 30% zeros written as sparse tensors where that makes the file smaller.
+    sparsity: bool = False
+    # --prune=S: post-training magnitude pruning of conv/fully-connected weights to global sparsity S (0 < S < 1).
+    prune: float | None = None
+    # --weight_bits: width of conv/fully-connected weights, 8 or 4 (int4 where LiteRT has int4 kernels).
+    weight_bits: int = 8
+    # --cluster_weights=K: k-means weight sharing, at most K values per output channel (2 <= K <= 256).
+    cluster_weights: int | None = None
 
     @property
     def input_type(self) -> InferenceType:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .backend.sparse import SparsityResult, apply_sparsity
 from .config import ConversionConfig, InferenceType, InputFormat, OutputFormat
 from .debug_layers import DebugReport, analyse
 from .errors import (ArrayNameError, CalibrationError, ConversionError, OutputError, QuantizationError,
@@ -29,6 +30,7 @@ from .memory import release_free_memory
 from .passes.fake_quant import DropFakeQuant, MaterializeFakeQuant
 from .passes.manager import PassManager, PassStats, default_phases
 from .quantize.calibrate import CalibrationStats, calibrate
+from .quantize.compress import CompressionResult, transform_weights
 from .quantize.dataset import Dataset, load_dataset, specs_for
 from .quantize.mixed import PrecisionSearch, search_precision, split_held_out
 from .quantize.plan import plan
@@ -59,6 +61,9 @@ class ConversionResult:
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     input_bytes: int = 0
+    # --prune / --cluster_weights / --sparsity: what they did (None: none of them asked for).
+    compression: CompressionResult | None = None
+    sparsity: SparsityResult | None = None
 
 
 class Progress(Protocol):
@@ -149,16 +154,19 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     check_model_size(graph, config)
     check_weights_finite(graph, config)
     check_supported(graph)
-    qres = cal = weights = debug_graph = search = held_out = None
+    qres = cal = weights = debug_graph = search = held_out = dataset = compression = sparsity = None
     debug_inputs: list[np.ndarray] = []
+    if config.prune is not None or config.cluster_weights is not None:
+        with _phase(seconds, "compress", progress):
+            dataset = _dataset(config, graph)
+            compression = transform_weights(graph, config, dataset)
+            notes.extend(compression.notes)
     if config.inference_type is not InferenceType.FLOAT:
         opts, plan_notes = plan(config, graph)
         notes.extend(plan_notes)
         if config.representative_dataset is not None:
             with _phase(seconds, "calibrate", progress):
-                sig_names = graph.signature.input_names if graph.signature else ()
-                data = load_dataset(config.representative_dataset, specs_for(graph.inputs, sig_names),
-                                    config.input_stats, config.num_calibration_samples)
+                data = dataset or _dataset(config, graph)
                 if config.target_sqnr is not None:
                     data, held_out = _hold_out(data)
                 cal = calibrate(graph, data, config.calibration_method,
@@ -184,7 +192,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                          "(--allow_nudging_weights_to_use_fast_gemm_kernel)")
     elif config.post_training_quantize:
         with _phase(seconds, "quantize", progress):
-            weights = dynamic_range(graph)
+            weights = dynamic_range(graph, config.weight_bits)
     elif config.quantize_to_float16:
         with _phase(seconds, "quantize", progress):
             weights = float16(graph)
@@ -194,6 +202,9 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
             graph.toposort()
             notes.append(f"{kept} FakeQuant point(s) kept as QUANTIZE/DEQUANTIZE pairs: the float model computes what "
                          "quantization-aware training simulated (--drop_fake_quant for plain float)")
+    if config.sparsity:
+        with _phase(seconds, "sparsity", progress):
+            sparsity = apply_sparsity(graph)
     if qres is not None or weights is not None:
         _dump(config, graph, "3_quantized")
     with _phase(seconds, "write", progress):
@@ -212,7 +223,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
         ir_ops_after=graph.op_counts(), passes=stats, quantization=qres, calibration=cal, weight_only=weights,
         debug=debug, precision_search=search, notes=notes, seconds=seconds,
         weights_bytes=(weights_before, constant_bytes(graph)),
-        input_bytes=_input_size(config.input_path),
+        input_bytes=_input_size(config.input_path), compression=compression, sparsity=sparsity,
     )
 
 
@@ -237,6 +248,15 @@ def check_target_met(search: PrecisionSearch) -> None:
         f"{search.held_out_samples} held-out samples with {raised} layer(s) raised to int16x8 or float (the 8-bit "
         f"model: {search.steps[0].sqnr_db:.2f} dB); lower the target, or keep layers float with --float_layers"
     )
+
+
+def _dataset(config: ConversionConfig, graph: Graph) -> Dataset | None:
+    """The representative dataset, validated against the graph's inputs (None when none is given)."""
+    if config.representative_dataset is None:
+        return None
+    sig_names = graph.signature.input_names if graph.signature else ()
+    return load_dataset(config.representative_dataset, specs_for(graph.inputs, sig_names), config.input_stats,
+                        config.num_calibration_samples)
 
 
 def _dump(config: ConversionConfig, graph: Graph, stage: str) -> None:

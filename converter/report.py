@@ -16,6 +16,7 @@ from .ir.attrs import CustomAttrs
 from .pipeline import ConversionResult
 from .quantize.mixed import PrecisionSearch
 from .quantize.quantizer import QuantizeResult
+from .size_report import size_report
 
 REPORT_SCHEMA_VERSION = 2
 
@@ -84,6 +85,45 @@ def _search(s: PrecisionSearch) -> dict[str, Any]:
     }
 
 
+def _compression(result: ConversionResult) -> dict[str, Any]:
+    """The size the model costs (size_report) and what --prune, --cluster_weights, --sparsity and --weight_bits
+    did."""
+    out = size_report(result.graph, result.tflite)
+    c, sp, cfg = result.compression, result.sparsity, result.config
+    pr = c.prune if c is not None else None
+    cl = c.cluster if c is not None else None
+    out["prune"] = None if pr is None else {
+        "target": pr.target, "sparsity": pr.sparsity, "sqnr_db": _finite(pr.sqnr_db), "samples": pr.samples,
+        "forward_passes": pr.forward_passes,
+        "layers": [{"name": x.name, "op": x.op, "weights": x.weights, "zeros": x.zeros, "sparsity": x.sparsity,
+                    "block": x.block, "sqnr_db": _finite(x.sqnr_db), "bias_corrected": x.bias_corrected}
+                   for x in pr.layers],
+    }
+    out["cluster"] = None if cl is None else {
+        "clusters": cl.clusters, "sqnr_db": None if cl.sqnr_db is None else _finite(cl.sqnr_db),
+        "samples": cl.samples,
+        "layers": [{"name": x.name, "op": x.op, "per_channel": x.per_channel, "distinct": x.distinct,
+                    "sqnr_db": None if x.sqnr_db is None else _finite(x.sqnr_db), "bias_corrected": x.bias_corrected}
+                   for x in cl.layers],
+    }
+    out["sparsity"] = None if sp is None else {
+        "layers": [{"name": x.node, "op": x.op, "tensor": x.tensor, "zero_fraction": x.zero_fraction,
+                    "encoding": x.encoding, "densify": x.densify, "dense_bytes": x.dense_bytes,
+                    "stored_bytes": x.stored_bytes, "reason": x.reason} for x in sp.layers],
+    }
+    kept = _kept_8bit(result) if cfg.weight_bits == 4 else []
+    out["weight_bits"] = {"asked": cfg.weight_bits, "kept_8bit": kept}
+    return out
+
+
+def _kept_8bit(result: ConversionResult) -> list[dict[str, str]]:
+    """With --weight_bits=4: the layers whose weights stay 8-bit, and why."""
+    if result.weight_only is not None:
+        return [{"name": n, "op": op, "reason": why} for n, op, why in result.weight_only.kept_8bit]
+    q = result.quantization
+    return [] if q is None else [{"name": f.name, "op": f.op, "reason": f.reason} for f in q.kept_8bit]
+
+
 def build_report(result: ConversionResult, output_path: str | None = None) -> dict[str, Any]:
     cfg, g = result.config, result.graph
     sig = g.signature
@@ -125,6 +165,7 @@ def build_report(result: ConversionResult, output_path: str | None = None) -> di
         "custom_ops": [_custom_op(n) for n in g.nodes if n.op == "custom"],
         "inputs": [_io(t, n) for t, n in zip(g.inputs, in_names, strict=True)],
         "outputs": [_io(t, n) for t, n in zip(g.outputs, out_names, strict=True)],
+        "compression": _compression(result),
         "notes": list(result.notes),
         "seconds": {k: round(v, 4) for k, v in result.seconds.items()},
     }

@@ -35,6 +35,22 @@ def _is_hybrid(node: Node) -> bool:
     return _in_dtype(node, 0) == _FLOAT32 and _in_dtype(node, 1) == _INT8
 
 
+def _int4_weights(node: Node) -> bool:
+    """int8 activations with int4 weights (op_version.cc: CONV_2D/DEPTHWISE_CONV_2D 7, FULLY_CONNECTED 10). Float
+    activations with int4 weights (hybrid) have no version of their own: the kernel is chosen by the types."""
+    w = _in_dtype(node, 1)
+    return w is not None and w.name == "int4" and _in_dtype(node, 0) == _INT8
+
+
+def _sparse_weights(node: Node) -> bool:
+    """FULLY_CONNECTED reading its weights as a sparse tensor (backend/sparse.py) takes its sparse kernels at
+    version 8; XNNPACK refuses that version, so it never reads the sparse buffer as dense. A FULLY_CONNECTED reading
+    weights a DENSIFY expands is written at version 8 too: LiteRT 2.3's XNNPACK delegate takes it otherwise and then
+    fails to prepare it (TensorFlow's converter's own int8 files fail so); at version 8 the builtin kernel runs it."""
+    w = node.inputs[1] if len(node.inputs) > 1 else None
+    return w is not None and (w.sparse_block is not None or (w.producer is not None and w.producer.op == "densify"))
+
+
 def _int8_version(v_int8: int, v_base: int = 1, int16: int | None = None, data: int = 0) -> Callable[[Node], int]:
     """``v_int8`` for int8 data (input ``data``), ``int16`` (if given) for int16 data, else ``v_base``."""
     def version(node: Node) -> int:
@@ -57,6 +73,8 @@ def _per_channel(node: Node, i: int = 1) -> bool:
 
 
 def _conv_version(node: Node) -> int:
+    if _int4_weights(node):
+        return 7
     if _in_dtype(node) == _INT16:
         return 8 if _int64_bias(node) else 1
     if _is_hybrid(node):
@@ -65,6 +83,8 @@ def _conv_version(node: Node) -> int:
 
 
 def _depthwise_version(node: Node) -> int:
+    if _int4_weights(node):
+        return 7
     if _is_hybrid(node):
         return 6
     if _in_dtype(node) == _INT8:
@@ -73,6 +93,10 @@ def _depthwise_version(node: Node) -> int:
 
 
 def _fc_version(node: Node) -> int:
+    if _sparse_weights(node):
+        return 8
+    if _int4_weights(node):
+        return 10
     hybrid = _is_hybrid(node)
     if hybrid and _per_channel(node):
         return 12
@@ -440,5 +464,7 @@ OPS: dict[str, OpEntry] = {
     "while": OpEntry("WHILE", "WhileOptions", subgraph_fields=("CondSubgraphIndex", "BodySubgraphIndex")),
     "if": OpEntry("IF", "IfOptions", subgraph_fields=("ThenSubgraphIndex", "ElseSubgraphIndex")),
     "quantize": OpEntry("QUANTIZE", "QuantizeOptions", version=_quantize_version),
+    # A sparse constant expanded once to dense (backend/sparse.py): float32, float16, int8.
+    "densify": OpEntry("DENSIFY", "DensifyOptions"),
     "dequantize": OpEntry("DEQUANTIZE", "DequantizeOptions", version=_dequantize_version),
 }

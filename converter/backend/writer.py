@@ -30,7 +30,7 @@ from schema.tflite import TensorMap as _tmap
 
 from ..errors import ConversionError, UnsupportedOp, UnsupportedOpsError
 from ..ir import Graph, Node, QuantParams, Tensor, subgraphs_of
-from . import custom
+from . import custom, packing, sparse
 from .optable import OPS, FieldValue, tensor_type
 from .states import materialize_states
 
@@ -74,7 +74,7 @@ def _string_buffer(arr: np.ndarray) -> bytes:
 def constant_bytes(graph: Graph) -> int:
     """Bytes of constant data the model will carry, subgraphs included (for the 2 GiB check before any work is
     done)."""
-    return sum(t.data.nbytes for g in graph.all_graphs() for t in g.tensors() if t.data is not None)
+    return sum(packing.stored_nbytes(t) for g in graph.all_graphs() for t in g.tensors() if t.data is not None)
 
 
 def _options_module(table: str) -> ModuleType:
@@ -162,21 +162,9 @@ class _Writer:
                     tensors.extend(made)
             self.index.update((id(t), i) for i, t in enumerate(tensors))
             self.tensors.append(tensors)
-        # Buffers: 0 = empty sentinel, then one per constant in tensor order. Data is written first so that the
-        # big byte blocks sit together at the end of the file.
-        buffer_of: dict[int, int] = {}
-        data_offsets: list[int | None] = [None]
-        for t in (t for tensors in self.tensors for t in tensors):
-            if t.data is not None:
-                buffer_of[id(t)] = len(data_offsets)
-                raw = _string_buffer(t.data) if t.data.dtype.kind in "OS" else np.ascontiguousarray(t.data)
-                data_offsets.append(schema.create_buffer_data(b, raw))
-        buffers = []
-        for off in data_offsets:
-            _buffer.Start(b)
-            if off is not None:
-                _buffer.AddData(b, off)
-            buffers.append(_buffer.End(b))
+        # Buffers: 0 = empty sentinel, then one per constant in tensor order.
+        constants = [t for tensors in self.tensors for t in tensors if t.data is not None]
+        buffer_of = {id(t): i + 1 for i, t in enumerate(constants)}
 
         subgraphs = []
         for g, tensors in zip(self.graphs, self.tensors, strict=True):
@@ -186,6 +174,19 @@ class _Writer:
         opcode_offsets = self._opcodes()
         signature = self._signature()
         description = b.CreateString(_DESCRIPTION)
+        # The data is written last, so it sits together near the start of the file (the builder works back to
+        # front), apart from the tables: general-purpose compressors (gzip) then see the weights as one stretch
+        # (2% smaller gzip on a clustered CNN than with the tables in front).
+        data_offsets: list[int | None] = [None]
+        for t in constants:
+            raw = _string_buffer(t.data) if t.data.dtype.kind in "OS" else packing.payload(t)  # type: ignore[union-attr]
+            data_offsets.append(schema.create_buffer_data(b, raw))
+        buffers = []
+        for off in data_offsets:
+            _buffer.Start(b)
+            if off is not None:
+                _buffer.AddData(b, off)
+            buffers.append(_buffer.End(b))
 
         opcodes_vec = _offset_vector(b, opcode_offsets)
         subgraphs_vec = _offset_vector(b, subgraphs)
@@ -214,6 +215,8 @@ class _Writer:
         shape = _int_vector(b, [1 if d < 0 else d for d in t.shape])
         signature = _int_vector(b, t.shape) if dynamic else None
         quant = _quantization(b, t)
+        encoding = sparse.tensor_encoding(t)
+        sparsity = sparse.sparsity_table(b, encoding) if encoding is not None else None
         _tensor.Start(b)
         _tensor.AddShape(b, shape)
         if signature is not None:
@@ -225,6 +228,8 @@ class _Writer:
             _tensor.AddIsVariable(b, True)
         if quant is not None:
             _tensor.AddQuantization(b, quant)
+        if sparsity is not None:
+            _tensor.AddSparsity(b, sparsity)
         return _tensor.End(b)
 
     def _opcode_index(self, builtin: int, version: int, custom_code: str | None = None) -> int:

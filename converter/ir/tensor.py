@@ -73,7 +73,7 @@ class QuantParams:
 class Tensor:
     """A value in the graph. Edges are changed only through ``Graph`` methods, which keep producer/uses right."""
 
-    __slots__ = ("name", "dtype", "shape", "data", "qrange", "quant", "producer", "uses", "tf_name")
+    __slots__ = ("name", "dtype", "shape", "data", "qrange", "quant", "producer", "uses", "tf_name", "sparse_block")
 
     def __init__(
         self,
@@ -92,6 +92,9 @@ class Tensor:
         self.producer: Node | None = None
         self.uses: list[Node] = []
         self.tf_name = tf_name if tf_name is not None else name
+        # A constant written as a sparse tensor: every dimension dense but the last, stored compressed (CSR) in
+        # blocks of this shape (all 1: element by element). None: dense.
+        self.sparse_block: tuple[int, ...] | None = None
 
     @property
     def is_const(self) -> bool:

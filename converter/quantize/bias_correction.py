@@ -22,10 +22,16 @@ def correction(node: Node, w: Tensor, p: QuantParams, means: Mapping[str, np.nda
     if mean is None:
         return None
     err = dequantize_array(quantize_const(w, p), np.asarray(p.scale), np.asarray(p.zero_point)) - w.data
-    if node.op == "conv_2d":  # OHWI
+    return mean_shift(node, err, mean)
+
+
+def mean_shift(node: Node, err: np.ndarray, mean: np.ndarray) -> np.ndarray | None:
+    """How much a change ``err`` of ``node``'s weights moves each output channel's mean, E[err x], for inputs with
+    per-channel mean ``mean`` (None for layers this does not cover)."""
+    if node.op == "conv_2d" and err.shape[3] == mean.shape[0]:  # OHWI
         return np.einsum("ohwi,i->o", err, mean)
-    if node.op == "depthwise_conv_2d":  # [1, H, W, C*M], channel c reads input channel c // M
-        mult = w.shape[3] // mean.shape[0]
+    if node.op == "depthwise_conv_2d" and err.shape[3] % mean.shape[0] == 0:  # [1, H, W, C*M]: c reads c // M
+        mult = err.shape[3] // mean.shape[0]
         return err.sum(axis=(0, 1, 2)) * np.repeat(mean, mult)
     if node.op == "fully_connected" and err.shape[1] == mean.shape[0]:
         return err @ mean

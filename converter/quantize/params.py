@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import QuantParams, QuantRange, RangeSource, Tensor
-from .qmath import (INT8, INT16, INT32, INT64, UINT8, mse_clip_range, nudge, quantize_array, round_half_away,
-                    symmetric_params)
+from .qmath import (INT4, INT8, INT16, INT32, INT64, UINT8, mse_clip_range, nudge, quantize_array,
+                    round_half_away, symmetric_params)
 
 # int8 and uint8 grids are the same grid shifted by 128.
 _SHIFT = {UINT8: 0, INT8: -128}
@@ -131,19 +131,28 @@ def weight_params_int8(t: Tensor, axis: int | None) -> QuantParams:
             if np.all(n.zero_point == 128):
                 scale = np.broadcast_to(n.scale, (data.shape[fq_axis],) if fq_axis is not None else ())
                 return _int8_weight_params(scale, np.zeros(np.shape(scale), np.int64), fq_axis)
-    if axis is None:
-        absmax = np.abs(data).max(initial=0.0)
-    else:
-        absmax = np.abs(np.moveaxis(data, axis, 0).reshape(data.shape[axis], -1)).max(axis=1, initial=0.0)
-    scale, zp = symmetric_params(absmax)
+    scale, zp = symmetric_params(_absmax(data, axis))
     return _int8_weight_params(scale, zp, axis)
 
 
-def _int8_weight_params(scale: np.ndarray, zp: np.ndarray, axis: int | None) -> QuantParams:
+def weight_params_int4(t: Tensor, axis: int | None) -> QuantParams:
+    """int4 weights: symmetric, zero point 0, [-7, 7] (never -8, which LiteRT's optimized hybrid 4-bit kernel reads
+    as +8); per channel along ``axis`` (None: per tensor), scale = each channel's largest magnitude / 7."""
+    scale, zp = symmetric_params(_absmax(np.asarray(t.data, dtype=np.float64), axis), INT4)
+    return _int8_weight_params(scale, zp, axis, INT4)
+
+
+def _absmax(data: np.ndarray, axis: int | None) -> np.ndarray:
+    if axis is None:
+        return np.abs(data).max(initial=0.0)
+    return np.abs(np.moveaxis(data, axis, 0).reshape(data.shape[axis], -1)).max(axis=1, initial=0.0)
+
+
+def _int8_weight_params(scale: np.ndarray, zp: np.ndarray, axis: int | None, dtype: np.dtype = INT8) -> QuantParams:
     scale = np.asarray(scale, dtype=np.float64).reshape(-1)
     # min/max are the tensor's range metadata: one pair for the whole tensor, also when scales are per channel.
-    top = float(127 * scale.max())
-    return QuantParams(INT8, tuple(float(s) for s in scale), tuple(int(z) for z in zp.reshape(-1)),
+    top = float((7 if dtype == INT4 else 127) * scale.max())
+    return QuantParams(dtype, tuple(float(s) for s in scale), tuple(int(z) for z in zp.reshape(-1)),
                        (-top,), (top,), axis)
 
 

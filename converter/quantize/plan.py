@@ -34,7 +34,8 @@ def has_per_channel_fake_quant(graph: Graph) -> bool:
 def precision_plan(config: ConversionConfig, graph: Graph, default: Precision) -> PrecisionPlan:
     """The mode's ``default`` precision for every op, changed per layer by --int16_layers and --float_layers (a
     layer named by both is an error)."""
-    base = PrecisionPlan.uniform(default, reason=f"--inference_type={config.inference_type.value}")
+    base = PrecisionPlan.uniform(default, config.weight_bits,
+                                 reason=f"--inference_type={config.inference_type.value}")
     floats = matching_nodes(graph, config.float_layers)
     int16 = matching_nodes(graph, config.int16_layers)
     both = [n.name for n in floats if n in int16]

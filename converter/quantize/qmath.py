@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 UINT8 = np.dtype(np.uint8)
+INT4 = np.dtype(ml_dtypes.int4)  # TFLite INT4; packed two per byte by the writer
 INT8 = np.dtype(np.int8)
 INT16 = np.dtype(np.int16)
 INT32 = np.dtype(np.int32)
@@ -77,9 +79,10 @@ def asymmetric_params(lo: np.ndarray, hi: np.ndarray, dtype: np.dtype,
 
 
 def symmetric_params(absmax: np.ndarray, dtype: np.dtype = INT8) -> tuple[np.ndarray, np.ndarray]:
-    """Scale mapping [-absmax, absmax] onto [-127, 127] (int8 weights: zero point 0, narrow range)."""
+    """Scale mapping [-absmax, absmax] onto [-qmax, qmax] (weights: zero point 0, narrow range): int8 [-127, 127],
+    int4 [-7, 7]."""
     absmax = np.asarray(absmax, dtype=np.float64)
-    qmax = np.iinfo(dtype).max
+    qmax = 7 if np.dtype(dtype) == INT4 else np.iinfo(dtype).max
     scale = np.where(absmax > 0, absmax / qmax, 1.0)
     return scale, np.zeros(scale.shape, dtype=np.int64)
 
@@ -101,6 +104,8 @@ def quantize_array(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, dty
     """q = clamp(round_half_away(x / scale + zero_point)) in ``dtype``; per-channel along ``axis`` if given.
     The zero point is added before rounding, as TF's converter does (it matters for exact halves)."""
     x = np.asarray(x)
+    if np.dtype(dtype) == INT4:  # int4 weights: [-7, 7] (an optimized 4-bit kernel of LiteRT reads -8 as +8)
+        return quantize_array(x, scale, zero_point, INT8, axis, narrow_range).clip(-7, 7).astype(INT4)
     scale, zp = _along(scale, zero_point, x.ndim, axis)
     info = np.iinfo(dtype)
     lo = int(info.min) + (1 if narrow_range else 0)

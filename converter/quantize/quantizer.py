@@ -29,9 +29,10 @@ from .params import (
     power_of_two_int16_params,
     quantize_const,
     retype_params,
-    zero_point_zero,
+    weight_params_int4,
     weight_params_int8,
     weight_params_uint8,
+    zero_point_zero,
 )
 from .bias_correction import correction
 from .precision import LayerPrecision, Precision, PrecisionPlan
@@ -86,6 +87,8 @@ class QuantizeResult:
     # The plan as resolved: every op that computes on float tensors, with the precision it runs at and why.
     plan: PrecisionPlan | None = None
     layer_ops: dict[str, str] = field(default_factory=dict)  # IR op of each node the plan names
+    # Layers asked for 4-bit weights that keep 8 (no int4 kernel for them), with why.
+    kept_8bit: list[FloatNode] = field(default_factory=list)
 
 
 def _is_float(t: Tensor | None) -> bool:
@@ -137,6 +140,8 @@ class _Quantizer:
         self.qnodes: dict[int, OpQuantSpec] = {}
         # Activation type of each integer node (its precision's), by node id.
         self.node_dt: dict[int, np.dtype] = {}
+        # Width of each integer node's weights, where it is 4 bits (the plan's, where the kernel has int4 weights).
+        self.int4_nodes: set[int] = set()
         self.result = QuantizeResult()
         self._quantized_view: dict[tuple[int, QuantParams | None], Tensor] = {}
         self._dequantized: dict[int, Tensor] = {}
@@ -163,17 +168,16 @@ class _Quantizer:
             if not has_float_tensors(node):
                 continue
             asked = self.o.plan.of(node)
-            if asked.weight_bits != 8:
-                raise QuantizationError(f"{node.name}: {asked.weight_bits}-bit weights are not supported")
             dt = asked.precision.activation_dtype
             if asked.precision is Precision.FLOAT:
                 reason = asked.reason or "kept float"
             else:
                 reason = integer_kernel_refusal(node, dt)
             if reason is None:
-                self.qnodes[id(node)] = node_spec(node)  # type: ignore[assignment]
+                spec = node_spec(node)
+                self.qnodes[id(node)] = spec  # type: ignore[assignment]
                 self.node_dt[id(node)] = dt
-                resolved[node.name] = asked
+                resolved[node.name] = self._weight_width(node, spec, asked)  # type: ignore[arg-type]
             else:
                 float_nodes.append(FloatNode(node.name, node.op, reason))
                 resolved[node.name] = LayerPrecision(Precision.FLOAT, asked.weight_bits, reason)
@@ -187,6 +191,22 @@ class _Quantizer:
                 "drop --no_float_fallback to keep them float"
             )
         self.result.float_nodes = float_nodes
+
+    def _weight_width(self, node: Node, spec: OpQuantSpec, asked: LayerPrecision) -> LayerPrecision:
+        """The plan's entry for an integer node with its weights' width resolved: 4 bits where the kernel reads
+        int4 weights at this precision (int8 activations), else 8 (an op without weights: 8, nothing to store)."""
+        if asked.weight_bits == 8:
+            return asked
+        has_weights = any(t is not None and input_role(spec, i) is In.WEIGHT for i, t in enumerate(node.inputs))
+        if not has_weights:
+            return LayerPrecision(asked.precision, 8, asked.reason)
+        if spec.int4 and asked.precision is Precision.INT8:
+            self.int4_nodes.add(id(node))
+            return asked
+        why = (f"no int4 weights for {node.op} in LiteRT" if not spec.int4 else
+               f"no int4 weights with {asked.precision.value} activations in LiteRT") + "; weights stay 8-bit"
+        self.result.kept_8bit.append(FloatNode(node.name, node.op, why))
+        return LayerPrecision(asked.precision, 8, why)
 
     def tensor_dt(self, t: Tensor) -> np.dtype:
         """The integer type of an activation: its producer's; for a graph input or a float island's output, the
@@ -626,7 +646,8 @@ class _Quantizer:
                     if dt != UINT8:
                         per_channel = self.o.int16_weights_per_channel if dt == INT16 else self.o.weights_per_channel
                         axis = spec.weight_axis if per_channel else None
-                        weight_p = weight_params_int8(t, axis)
+                        weight_p = weight_params_int4(t, axis) if id(node) in self.int4_nodes else \
+                            weight_params_int8(t, axis)
                         self._const(node, i, t, weight_p, narrow=True)
                     else:
                         weight_p = weight_params_uint8(t)

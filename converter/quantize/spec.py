@@ -15,7 +15,8 @@ Input roles:
   STATE16       a kernel's 16-bit state: int16, zero point 0, a power-of-two scale whose range covers the op's
                 internal value ``internal`` as calibration observed it (the sequence LSTM's cell state).
 Kernels: ``uint8``, ``int8`` and ``int16`` say which activation types LiteRT runs the op in (int16: int16x8,
-int16 activations with zero point 0 and int8 weights; tests/quantize/test_int16x8.py runs every such op).
+int16 activations with zero point 0 and int8 weights; tests/quantize/test_int16x8.py runs every such op); ``int4``:
+its int8 kernel also takes int4 weights (tests/backend/test_int4.py).
 Zero fills (``zero_fill``): the kernel writes the code 0 where no input value lands (MATRIX_DIAG off the diagonal,
 SCATTER_ND's cells no index names), so its output grid has zero point 0 (quantizer.assign_params): the code 0 is
 then the real 0. A uint8 grid with zero point 0 holds no negative value: those kernels run in int8 only.
@@ -70,6 +71,8 @@ class OpQuantSpec:
     uint8: bool = True
     int8: bool = True
     int16: bool = False
+    # The int8 kernel also reads int4 weights (int8 activations x int4 weights).
+    int4: bool = False
     weight_axis: int | None = None
     # For variadic ops (concatenation, pack, add_n ...) every input has the role of inputs[0].
     variadic: bool = False
@@ -121,9 +124,9 @@ A, W, B, I, S = In.ACT, In.WEIGHT, In.BIAS, In.INDEX, In.SAME_AS_OUT
 _LSTM_INPUTS = (A, W, W, W, W, W, W, W, W, W, W, W, B, B, B, B, W, B, S, In.STATE16, I, I, I, I)
 
 SPECS: dict[str, OpQuantSpec] = {
-    "conv_2d": OpQuantSpec((A, W, B), weight_axis=0, int16=True),
-    "depthwise_conv_2d": OpQuantSpec((A, W, B), weight_axis=3, int16=True),
-    "fully_connected": OpQuantSpec((A, W, B), weight_axis=0, int16=True),
+    "conv_2d": OpQuantSpec((A, W, B), weight_axis=0, int16=True, int4=True),
+    "depthwise_conv_2d": OpQuantSpec((A, W, B), weight_axis=3, int16=True, int4=True),
+    "fully_connected": OpQuantSpec((A, W, B), weight_axis=0, int16=True, int4=True),
     "transpose_conv": OpQuantSpec((I, W, A), weight_axis=0, data_input=2, int16=True),
     "space_to_depth": OpQuantSpec((A,), Out.SAME),
     "space_to_batch_nd": OpQuantSpec((A, I, I), Out.SAME),
