@@ -8,6 +8,7 @@ post-training clustering)."""
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,31 @@ def test_int4_weights(mode: str) -> None:
     # int4 weights are coarse (15 levels): the trained CNN loses a few points of accuracy at most.
     assert a >= a_float - 0.05
 
+
+# ---------------------------------------------------------------- docs/compression.md
+def test_compression_doc_is_the_scripts_output() -> None:
+    """docs/compression.md is docs/make_compression_table.py's rendering of the figures it measured
+    (docs/compression.json), not edited by hand; on the models compressed in training, where both converters run,
+    each qconvert file is no larger than TensorFlow's at the same step."""
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[2] / "docs"
+    spec = importlib.util.spec_from_file_location("make_compression_table", root / "make_compression_table.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        del sys.modules[spec.name]
+    steps = json.loads((root / "compression.json").read_text())
+    assert (root / "compression.md").read_text() == mod.render(steps)
+    pairs: dict[tuple[str, str], dict[str, int]] = {}
+    for s in steps:
+        if s["converter"] == "TensorFlow" and "not pruned" not in s["step"]:
+            pairs.setdefault((s["model"], s["step"]), {})["tf"] = s["bytes"]
+        elif s["converter"] == "qconvert":
+            pairs.setdefault((s["model"], s["step"]), {}).setdefault("ours", s["bytes"])
+    both = {k: v for k, v in pairs.items() if len(v) == 2}
+    assert both and all(v["ours"] <= v["tf"] for v in both.values()), both
