@@ -669,7 +669,10 @@ class _Quantizer:
                 elif role is In.SAME_AS_OUT and out_p is not None:
                     self._const(node, i, t, out_p)
                 elif spec.const_on_peer_grid and (peer := self._peer_params(node, i, dt)) is not None:
-                    self._const(node, i, t, peer)
+                    # On the scale as written (float32), as LiteRT's QUANTIZE rounds the peer at run time: a value
+                    # half a step off the grid in float64 (2.0 on scale 4/255) must round the same way.
+                    self._const(node, i, t, dataclasses.replace(
+                        peer, scale=tuple(float(np.float32(s)) for s in peer.scale)))
                 else:
                     data = np.asarray(t.data, dtype=np.float64)
                     r = QuantRange.per_tensor(float(data.min()), float(data.max()), RangeSource.WEIGHTS)

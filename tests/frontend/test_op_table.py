@@ -52,6 +52,7 @@ def fast_set(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> op_runner.Pro
 
 @pytest.fixture(scope="module")
 def slow_set(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> op_runner.ProbeSet:  # noqa: ANN401
+    load_handlers()
     return op_runner.ProbeSet(tf, SLOW, tmp_path_factory.mktemp("op_probes_slow"))
 
 
@@ -177,7 +178,12 @@ def check_int8(key: str, ps: op_runner.ProbeSet, tf: Any) -> None:  # noqa: ANN4
     reference = _reference(key, ps, tf)
     got = op_runner.run_litert(c.tflite, sig, t.feeds())
     ours = op_runner.outputs_sqnr(reference, got)
-    tf_model = op_runner.tf_convert(tf, single, t, int8=True)
+    try:
+        tf_model = op_runner.tf_convert(tf, single, t, int8=True)
+    except Exception as e:  # noqa: BLE001 - TensorFlow's converter fails (e.g. Atan2 with broadcasting)
+        # No reference model: the 30 dB bound below for ops TensorFlow keeps float (8-bit rounding of the inputs).
+        assert ours >= 30.0, f"{key}: INT8 SQNR {ours:.2f} dB (TensorFlow's converter fails on the probe)"
+        pytest.skip(f"TensorFlow's INT8 conversion fails ({type(e).__name__}); qconvert's: {ours:.1f} dB")
     tf_ints, _ = op_runner.quantized_ops(tf_model)
     row = BY_OP.get(t.probe.op)
     tf_quantizes = row is not None and bool(set(row.builtins) & set(tf_ints))

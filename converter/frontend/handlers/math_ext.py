@@ -2,7 +2,8 @@
 
 TF -> IR:
   Ceil, Round, Rint, Sign                -> ceil, round, round, sign
-  Atan2, BitwiseXor, RightShift          -> atan2, bitwise_xor, right_shift
+  Atan2, BitwiseXor, RightShift          -> atan2, bitwise_xor, right_shift (atan2's operands broadcast first:
+                                            LiteRT's ATAN2 takes only equal shapes)
   TruncateDiv (integers)                 -> div (LiteRT's integer DIV truncates toward zero)
   AddN                                   -> add_n
   Log1p(x)                               -> log(x + 1)
@@ -55,7 +56,27 @@ def unary(ctx: ImportContext) -> None:
 
 @tf_op(*_BINARY, elementwise=True)
 def binary(ctx: ImportContext) -> None:
-    ctx.emit(_BINARY[ctx.op_type], [ctx.input(0), ctx.input(1)])
+    a, b = ctx.input(0), ctx.input(1)
+    if ctx.op_type == "Atan2" and a.shape != b.shape:
+        a, b = _broadcast(ctx, a, "x"), _broadcast(ctx, b, "y")
+    ctx.emit(_BINARY[ctx.op_type], [a, b])
+
+
+def _broadcast(ctx: ImportContext, t: Any, suffix: str) -> Any:  # noqa: ANN401 - Tensor
+    """``t`` broadcast to the output's shape, for a kernel that takes only equal shapes (LiteRT's ATAN2): a
+    constant is expanded here, an activation through BROADCAST_TO."""
+    shape = ctx.output(0).shape
+    if t.shape == shape:
+        return t
+    if any(d < 0 for d in shape):
+        raise ctx.fail(f"{ctx.op_type} of shapes {list(ctx.input(0).shape)} and {list(ctx.input(1).shape)} "
+                       "broadcasts to a dynamic shape; LiteRT's kernel takes only equal shapes")
+    if t.is_const:
+        return ctx.const(f"{suffix}_broadcast", np.broadcast_to(t.data, shape).copy())
+    out = ctx.intermediate(f"{suffix}_broadcast", t.dtype, shape)
+    ctx.emit("broadcast_to", [t, ctx.const(f"{suffix}_shape", np.asarray(shape, np.int32))], outputs=[out],
+             suffix=f"{suffix}_broadcast")
+    return out
 
 
 @tf_op("TruncateDiv", elementwise=True)

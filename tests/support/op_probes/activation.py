@@ -21,3 +21,21 @@ PROBES: dict[str, Probe] = {
 }
 
 VARIANTS: dict[str, tuple[Probe, ...]] = {}
+
+# Variants (slow run): ranks 0 and 5 for the elementwise activations; softmax over rank 2, rank 5 and a middle axis.
+_ELEMENTWISE = {
+    "Relu": lambda tf, x: tf.nn.relu(x), "Relu6": lambda tf, x: tf.nn.relu6(x), "Elu": lambda tf, x: tf.nn.elu(x),
+    "Selu": lambda tf, x: tf.nn.selu(x), "LeakyRelu": lambda tf, x: tf.nn.leaky_relu(x, 0.3),
+    "Sigmoid": lambda tf, x: tf.sigmoid(x), "Tanh": lambda tf, x: tf.tanh(x),
+    "Softplus": lambda tf, x: tf.nn.softplus(x), "Softsign": lambda tf, x: tf.nn.softsign(x),
+}
+VARIANTS.update({op: (Probe(f, (In((), scale=2.0),), slow=True, name="rank0"),
+                      Probe(f, (In((1, 2, 3, 2, 4), scale=2.0),), slow=True, name="rank5"))
+                 for op, f in _ELEMENTWISE.items()})
+for _op, _f in (("Softmax", lambda tf, x, axis=-1: tf.nn.softmax(x, axis=axis)),
+                ("LogSoftmax", lambda tf, x, axis=-1: tf.nn.log_softmax(x, axis=axis))):
+    VARIANTS[_op] = (
+        Probe(_f, (In((1, 10), scale=2.0),), slow=True, name="rank2"),
+        Probe(_f, (In((1, 2, 3, 2, 4), scale=2.0),), slow=True, name="rank5"),
+        Probe(lambda tf, x, f=_f: f(tf, x, 1), (X,), slow=True, name="axis1"),
+    )

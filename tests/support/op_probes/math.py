@@ -103,3 +103,94 @@ VARIANTS: dict[str, tuple[Probe, ...]] = {
     "Equal": (Probe(lambda tf, x: tf.equal(x, 0.0), (ZEROS,), name="zero_constant", int8=True),),
     "Greater": (Probe(lambda tf, x: tf.greater(x, 0.5), (X,), name="constant_threshold"),),
 }
+
+
+# ---- variants (slow run): ranks 0 and 5, broadcasting, a constant operand; reductions over negative axes, all axes
+# and rank 5; argmin/argmax and cumsum modes.
+R0, R5 = (), (1, 2, 3, 2, 4)
+_BINARY = {  # op: (builder, distribution of a, distribution of b)
+    "AddV2": (lambda tf, a, b: a + b, {}, {}),
+    "Sub": (lambda tf, a, b: a - b, {}, {}),
+    "Mul": (lambda tf, a, b: a * b, {}, {}),
+    "RealDiv": (lambda tf, a, b: a / b, {}, {"dist": "positive", "low": 0.25}),
+    "Maximum": (lambda tf, a, b: tf.maximum(a, b), {}, {}),
+    "Minimum": (lambda tf, a, b: tf.minimum(a, b), {}, {}),
+    "SquaredDifference": (lambda tf, a, b: tf.math.squared_difference(a, b), {}, {}),
+    "Pow": (lambda tf, a, b: tf.pow(a, b), {"dist": "positive", "low": 0.25}, {"scale": 0.5}),
+    "FloorDiv": (lambda tf, a, b: tf.math.floordiv(a, b), {"scale": 4.0}, {"dist": "positive", "low": 0.25}),
+    "FloorMod": (lambda tf, a, b: tf.math.floormod(a, b), {"scale": 4.0}, {"dist": "positive", "low": 0.25}),
+    "Atan2": (lambda tf, a, b: tf.math.atan2(a, b), {}, {}),
+    "DivNoNan": (lambda tf, a, b: tf.math.divide_no_nan(a, b), {}, {"dist": "int", "low": -2, "high": 3}),
+    "Less": (lambda tf, a, b: tf.less(a, b), {}, {}),
+    "Equal": (lambda tf, a, b: tf.equal(a, b), {"dist": "int", "low": -2, "high": 3},
+              {"dist": "int", "low": -2, "high": 3}),
+}
+_UNARY = {  # op: (builder, input distribution)
+    "Abs": (lambda tf, x: tf.abs(x), {}),
+    "Neg": (lambda tf, x: tf.negative(x), {}),
+    "Exp": (lambda tf, x: tf.exp(x), {}),
+    "Log": (lambda tf, x: tf.math.log(x), {"dist": "positive", "low": 0.25}),
+    "Sqrt": (lambda tf, x: tf.sqrt(x), {"dist": "positive", "low": 0.25}),
+    "Rsqrt": (lambda tf, x: tf.math.rsqrt(x), {"dist": "positive", "low": 0.25}),
+    "Square": (lambda tf, x: tf.square(x), {}),
+    "Reciprocal": (lambda tf, x: tf.math.reciprocal(x), {"dist": "positive", "low": 0.25}),
+    "Floor": (lambda tf, x: tf.floor(x), {"scale": 3.0}),
+    "Ceil": (lambda tf, x: tf.math.ceil(x), {"scale": 3.0}),
+    "Round": (lambda tf, x: tf.round(x), {"scale": 3.0}),
+    "Sign": (lambda tf, x: tf.sign(x), {"dist": "int", "low": -2, "high": 3}),
+    "Sin": (lambda tf, x: tf.sin(x), {}),
+    "Cos": (lambda tf, x: tf.cos(x), {}),
+    "Log1p": (lambda tf, x: tf.math.log1p(x), {"dist": "uniform", "low": -0.9, "high": 4.0}),
+    "Expm1": (lambda tf, x: tf.math.expm1(x), {}),
+}
+_REDUCE = {
+    "Mean": lambda tf, x, axis, keep: tf.reduce_mean(x, axis=axis, keepdims=keep),
+    "Sum": lambda tf, x, axis, keep: tf.reduce_sum(x, axis=axis, keepdims=keep),
+    "Max": lambda tf, x, axis, keep: tf.reduce_max(x, axis=axis, keepdims=keep),
+    "Min": lambda tf, x, axis, keep: tf.reduce_min(x, axis=axis, keepdims=keep),
+    "Prod": lambda tf, x, axis, keep: tf.reduce_prod(x, axis=axis, keepdims=keep),
+}
+_PROD_IN = {"dist": "uniform", "low": 0.5, "high": 1.5}
+
+
+# LiteRT's ATAN2 takes equal shapes only: qconvert broadcasts its operands first (TensorFlow's converter fails).
+ATAN2_GAP = ("INT8 quantizes the BROADCAST_TO between the float input and the float ATAN2 (8-bit inputs to atan2: "
+             "19.7 dB); a data-movement op between float ops should stay float (quantizer)")
+
+
+def _binary_variants(build, a, b, int8_gap=""):  # noqa: ANN001, ANN202 - builder and In keyword arguments
+    return (
+        Probe(build, (In(R0, **a), In(R0, **b)), slow=True, name="rank0"),
+        Probe(build, (In(R5, **a), In(R5, **b)), slow=True, name="rank5"),
+        Probe(build, (In((1, 4, 1, 6), **a), In((1, 1, 5, 1), **b)), slow=True, name="broadcast", int8_gap=int8_gap),
+        Probe(lambda tf, x: build(tf, x, np.asarray(In((6,), **b).sample(np.random.default_rng(5), 1)[0])),
+              (In((1, 3, 6), **a),), slow=True, name="constant_operand"),
+    )
+
+
+def _reduce_variants(build, dist):  # noqa: ANN001, ANN202
+    return (
+        Probe(lambda tf, x: build(tf, x, [-1, -3], True), (In((1, 4, 5, 3), **dist),), slow=True, name="neg_axes"),
+        Probe(lambda tf, x: build(tf, x, None, False), (In((1, 4, 5), **dist),), slow=True, name="all_axes"),
+        Probe(lambda tf, x: build(tf, x, [2, 4], False), (In(R5, **dist),), slow=True, name="rank5"),
+    )
+
+
+_MORE: dict[str, tuple[Probe, ...]] = {
+    op: _binary_variants(*spec, int8_gap=ATAN2_GAP if op == "Atan2" else "") for op, spec in _BINARY.items()}
+_MORE.update({op: (Probe(lambda tf, x, f=f: f(tf, x), (In(R0, **d),), slow=True, name="rank0"),
+                   Probe(lambda tf, x, f=f: f(tf, x), (In(R5, **d),), slow=True, name="rank5"))
+              for op, (f, d) in _UNARY.items()})
+_MORE.update({op: _reduce_variants(f, _PROD_IN if op == "Prod" else {}) for op, f in _REDUCE.items()})
+_MORE.update({
+    "ArgMax": (Probe(lambda tf, x: tf.argmax(x, axis=-1, output_type=tf.int32), (In(R5),), slow=True,
+                     name="neg_axis_int32"),),
+    "ArgMin": (Probe(lambda tf, x: tf.argmin(x, axis=-2), (In((1, 6, 5)),), slow=True, name="neg_axis"),),
+    "Cumsum": (Probe(lambda tf, x: tf.cumsum(x, axis=-1, exclusive=True), (In((1, 6, 5)),), slow=True,
+                     name="exclusive"),
+               Probe(lambda tf, x: tf.cumsum(x, axis=1, reverse=True), (In((1, 6, 5)),), slow=True, name="reverse"),
+               Probe(lambda tf, x: tf.cumsum(x, axis=2, exclusive=True, reverse=True), (In((1, 2, 4, 3)),),
+                     slow=True, name="exclusive_reverse_rank4")),
+})
+for _op, _vs in _MORE.items():
+    VARIANTS[_op] = VARIANTS.get(_op, ()) + _vs

@@ -56,3 +56,34 @@ PROBES: dict[str, Probe] = {
 }
 
 VARIANTS: dict[str, tuple[Probe, ...]] = {}
+
+# Variants (slow run): padding, strides and dilation modes; transposed operands; broadcast batch products.
+VARIANTS.update({
+    "Conv2D": (Probe(lambda tf, x: tf.nn.conv2d(x, CONV_W, 2, "VALID"), (IMG,), slow=True, name="valid_stride2"),
+               Probe(lambda tf, x: tf.nn.conv2d(x, CONV_W, 1, "SAME", dilations=2), (IMG,), slow=True,
+                     name="dilated")),
+    "DepthwiseConv2dNative": (
+        Probe(lambda tf, x: tf.nn.depthwise_conv2d(x, DW_W, [1, 2, 2, 1], "SAME"), (IMG,), slow=True,
+              name="same_stride2"),
+        Probe(lambda tf, x: tf.nn.depthwise_conv2d(x, DW_W, [1, 1, 1, 1], "SAME", dilations=[2, 2]), (IMG,),
+              slow=True, name="dilated")),
+    "Conv2DBackpropInput": (
+        Probe(lambda tf, x: tf.nn.conv2d_transpose(x, TCONV_W, [1, 9, 9, 5], 2, "VALID"), (In((1, 4, 4, 3)),),
+              slow=True, name="valid"),),
+    "Conv3D": (Probe(lambda tf, x: tf.nn.conv3d(x, CONV3D_W, [1, 1, 2, 2, 1], "VALID"), (VOL,), slow=True,
+                     name="valid_stride2"),),
+    "MaxPool": (Probe(lambda tf, x: tf.nn.max_pool2d(x, 3, 1, "SAME"), (IMG,), slow=True, name="same"),),
+    "AvgPool": (Probe(lambda tf, x: tf.nn.avg_pool2d(x, 2, 2, "VALID"), (IMG,), slow=True, name="valid"),),
+    "MatMul": (Probe(lambda tf, x: tf.matmul(x, np.ascontiguousarray(FC_W.T), transpose_b=True), (In((1, 12)),),
+                     slow=True, name="transpose_b"),
+               Probe(lambda tf, x: tf.matmul(x, FC_W, transpose_a=True), (In((12, 1)),), slow=True,
+                     name="transpose_a")),
+    "BatchMatMulV2": (
+        Probe(lambda tf, a, b: tf.matmul(a, b), (In((1, 2, 3, 4)), In((1, 1, 4, 5))), slow=True, name="broadcast"),
+        Probe(lambda tf, a, b: tf.matmul(a, b, adjoint_b=True), (In((1, 3, 4)), In((1, 5, 4))), slow=True,
+              name="adjoint_b"),
+        Probe(lambda tf, a: tf.matmul(a, w(4, 5)), (In((1, 3, 4)),), slow=True, name="constant_rhs")),
+    "BiasAdd": (Probe(lambda tf, x: tf.nn.bias_add(x, BIAS), (In((1, 2, 3, 2, 4)),), slow=True, name="rank5"),),
+    "LRN": (Probe(lambda tf, x: tf.nn.local_response_normalization(x, 1, 2.0, 1.0, 0.5), (In((1, 4, 4, 6)),),
+                  slow=True, name="radius1"),),
+})

@@ -21,3 +21,13 @@ PROBES: dict[str, Probe] = {
 }
 
 VARIANTS: dict[str, tuple[Probe, ...]] = {}
+
+# Variants (slow run): an fft_length that crops or zero-pads the signal.
+VARIANTS.update({
+    "RFFT": (Probe(lambda tf, x: _parts(tf, tf.signal.rfft(x, [8])), (SIG,), context=("REAL", "IMAG"), slow=True,
+                   name="crop"),
+             Probe(lambda tf, x: _parts(tf, tf.signal.rfft(x, [32])), (SIG,), context=("REAL", "IMAG"), slow=True,
+                   name="pad")),
+    "RFFT2D": (Probe(lambda tf, x: _parts(tf, tf.signal.rfft2d(x, [4, 8])), (In((1, 8, 16)),),
+                     context=("REAL", "IMAG"), slow=True, name="crop"),),
+})
