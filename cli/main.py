@@ -82,8 +82,13 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
               help="Calibration data: .npz (one array per input), .npy, or a directory of images.")
 @click.option("--num_calibration_samples", type=click.IntRange(min=1), help="Use the first N samples only.")
 @click.option("--calibration_method", type=click.Choice([m.value for m in CalibrationMethod]), default="minmax",
-              show_default=True, help="How activation ranges are chosen from the representative data.")
+              show_default=True, help="How activation ranges are chosen from the representative data: minmax "
+              "(TensorFlow's); percentile, mse and entropy propose clipped ranges, kept only where they lower the "
+              "model's error on held-back calibration samples.")
 @click.option("--per_tensor", is_flag=True, help="INT8: per-tensor weights instead of per-channel.")
+@click.option("--bias_correction", is_flag=True,
+              help="INT8 per-channel weights: subtract from each bias the mean shift weight rounding causes, "
+                   "estimated from calibration (per-tensor and uint8 weights always get it).")
 @click.option("--no_float_fallback", is_flag=True, help="Fail if some op cannot run as an integer kernel.")
 @click.option("--float_layers", help="Keep these nodes float: names or regular expressions, comma-separated.")
 @click.option("--int16_layers",
@@ -177,6 +182,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         num_calibration_samples=kw.get("num_calibration_samples"),  # type: ignore[arg-type]
         calibration_method=CalibrationMethod(str(kw.get("calibration_method") or "minmax")),
         per_tensor=bool(kw.get("per_tensor")),
+        bias_correction=bool(kw.get("bias_correction")),
         allow_float_fallback=not (kw.get("no_float_fallback") or integer_only),
         post_training_quantize=ptq,
         quantize_to_float16=fp16,

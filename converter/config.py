@@ -58,6 +58,7 @@ class CalibrationMethod(enum.Enum):
     MINMAX = "minmax"
     PERCENTILE = "percentile"
     MSE = "mse"
+    ENTROPY = "entropy"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class ConversionConfig:
     num_calibration_samples: int | None = None
     calibration_method: CalibrationMethod = CalibrationMethod.MINMAX
     per_tensor: bool = False
+    # Bias correction for per-channel int8 weights too (per-tensor and uint8 weights always get it).
+    bias_correction: bool = False
     allow_float_fallback: bool = True
     post_training_quantize: bool = False
     quantize_to_float16: bool = False

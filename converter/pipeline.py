@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from .backend.sparse import SparsityResult, apply_sparsity
-from .config import ConversionConfig, InferenceType, InputFormat, OutputFormat
+from .config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat, OutputFormat
 from .debug_layers import DebugReport, analyse
 from .errors import (ArrayNameError, CalibrationError, ConversionError, OutputError, QuantizationError,
                      UsageError)
@@ -36,6 +36,7 @@ from .quantize.mixed import PrecisionSearch, search_precision, split_held_out
 from .quantize.plan import plan
 from .quantize.bias_correction import bias_correction_inputs
 from .quantize.quantizer import QuantizeResult, quantize_graph
+from .quantize.range_select import choose_ranges
 from .quantize.weights_only import WeightOnlyResult, dynamic_range, float16
 from .toco_rules import apply_arrays_extra_info, check_import, nudge_weights_for_fast_gemm
 
@@ -171,9 +172,17 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                     data, held_out = _hold_out(data)
                 cal = calibrate(graph, data, config.calibration_method,
                                 progress.advance if progress is not None else None,
-                                means_for=() if opts.weights_per_channel else bias_correction_inputs(graph))
+                                means_for=bias_correction_inputs(graph) if not opts.weights_per_channel
+                                or opts.per_channel_bias_correction else ())
                 opts = replace(opts, activation_means=cal.channel_means, internal_ranges=cal.internal_ranges)
                 release_free_memory()  # calibration's TensorFlow working set
+            if config.calibration_method is not CalibrationMethod.MINMAX:
+                with _phase(seconds, "select_ranges", progress):
+                    choice = choose_ranges(graph, opts, data, config.calibration_method, cal)
+                notes.append(f"--calibration_method {config.calibration_method.value}: {choice.kept} of "
+                             f"{choice.proposed} clipped ranges kept where they lower the error on held-back calibration "
+                             f"samples (simulated output SQNR {choice.minmax_db:.2f} dB with min/max ranges, "
+                             f"{choice.chosen_db:.2f} dB chosen)")
             check_calibrated_ranges(graph, config)
             if config.debug_layers:
                 debug_graph = graph.copy()  # calibrated, before quantization

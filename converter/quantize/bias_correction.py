@@ -16,12 +16,14 @@ from .qmath import dequantize_array
 def correction(node: Node, w: Tensor, p: QuantParams, means: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """Bias correction (Nagel et al. 2019, 'Data-free quantization'): per-tensor weight rounding shifts each
     output channel's mean by E[(Wq - W) x] = sum_k (Wq - W)[c, k] * E[x_k]; subtracting it from the bias removes
-    that systematic error. E[x] per input channel comes from calibration (border padding is ignored)."""
+    that systematic error. E[x] per input channel comes from calibration (border padding is ignored). Per-channel
+    weights (``p.axis``) are rounded per channel, so each channel's shift uses its own scale."""
     x = node.inputs[0]
     mean = means.get(x.name) if x is not None else None
     if mean is None:
         return None
-    err = dequantize_array(quantize_const(w, p), np.asarray(p.scale), np.asarray(p.zero_point)) - w.data
+    err = dequantize_array(quantize_const(w, p, narrow_range=p.dtype == np.int8), np.asarray(p.scale),
+                           np.asarray(p.zero_point), p.axis) - w.data
     return mean_shift(node, err, mean)
 
 

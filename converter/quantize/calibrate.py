@@ -36,6 +36,8 @@ class CalibrationStats:
     channel_means: dict[str, np.ndarray] = field(default_factory=dict)
     # The range of each op's internal values (a sequence LSTM's cell state at every step), by node and value name.
     internal_ranges: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    # Each calibrated tensor's observed min and max, by name (what minmax would choose; range_select compares).
+    minmax: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def activations(graph: Graph) -> list[Tensor]:
@@ -118,8 +120,11 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
         if progress is not None:
             progress(min(start + batch, n), n)
     means: dict[str, np.ndarray] = {}
+    minmax: dict[str, tuple[float, float]] = {}
     for i, (t, obs) in enumerate(zip(targets, observers, strict=True)):
         lo, hi = obs.range()
+        if np.isfinite(obs.lo):  # type: ignore[attr-defined]  (every observer is a MinMaxObserver)
+            minmax[t.name] = (float(obs.lo), float(obs.hi))  # type: ignore[attr-defined]
         t.qrange = QuantRange.per_tensor(lo, hi, RangeSource.CALIBRATION)
         if sums[i] is not None and rows[i]:
             means[t.name] = sums[i] / rows[i]  # type: ignore[operator]
@@ -127,4 +132,4 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     for node_name, name, t in internal:
         ranges.setdefault(node_name, {})[name] = (min(t.qrange.min), max(t.qrange.max))  # type: ignore[union-attr]
     return CalibrationStats(samples=n, tensors=len(targets) - len(internal), method=method, channel_means=means,
-                            internal_ranges=ranges)
+                            internal_ranges=ranges, minmax=minmax)

@@ -3,7 +3,11 @@
 minmax      the smallest and largest value seen (what TensorFlow's converter does);
 percentile  the 0.01% / 99.99% percentiles (clips rare outliers that would waste resolution);
 mse         the clipping range minimising the mean squared quantization error (clipping + rounding) of the
-            observed values on the 8-bit grid, searched over shrinking candidates of the min/max range.
+            observed values on the 8-bit grid, searched over shrinking candidates of the min/max range;
+entropy     the clipping threshold whose 8-bit histogram loses the least information (KL divergence between the
+            observed histogram, outliers folded into its last bin, and its quantized version; TensorRT's method).
+These propose a range per tensor. Unless the method is minmax, ``range_select`` then keeps a proposed range only
+where the model output, simulated on calibration samples, gains from it (else the tensor keeps its min/max).
 Observers see summaries computed inside the calibration graph: each batch's min and max, and, for the methods
 that need a distribution, an evenly strided sample of the batch's values (``SAMPLE_PER_BATCH``), so activations
 never leave TensorFlow whole.
@@ -17,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from ..config import CalibrationMethod
-from .qmath import mse_clip_range
+from .qmath import entropy_clip, mse_clip_range
 
 SAMPLE_PER_BATCH = 4096
 MAX_SAMPLE = 1 << 16
@@ -113,3 +117,13 @@ class MseObserver(_SampledObserver):
         if x.size == 0:
             return super().range()
         return mse_clip_range(x, min_fraction=0.3)
+
+
+@observer(CalibrationMethod.ENTROPY)
+class EntropyObserver(_SampledObserver):
+    def range(self) -> tuple[float, float]:
+        x = self.sample
+        if x.size == 0:
+            return super().range()
+        t = entropy_clip(x, levels=256 if self.lo >= 0 else 128)
+        return float(max(self.lo, -t)), float(min(self.hi, t))

@@ -91,5 +91,6 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
         default_int16_range=config.default_int16_ranges,
         allow_float_fallback=config.allow_float_fallback,
         concat_input_ranges=config.change_concat_input_ranges,
+        per_channel_bias_correction=config.bias_correction,
     )
     return opts, notes

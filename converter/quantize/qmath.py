@@ -144,3 +144,35 @@ def mse_clip_range(x: np.ndarray, candidates: int = 64, min_fraction: float = 0.
         if err < best_err:
             best, best_err = (lo0 * f, hi0 * f), err
     return best
+
+
+def entropy_clip(x: np.ndarray, levels: int = 128, bins: int = 2048, stride: int = 16) -> float:
+    """The threshold T on |x| minimising KL(P || Q): P is the histogram of |x| over [0, T] (``bins`` bins over
+    [0, max|x|]) with the values above T folded into its last bin; Q is the same histogram without them, merged
+    into ``levels`` equal groups and spread back evenly over each group's non-empty bins (what a ``levels``-step
+    quantizer clipping at T keeps). Candidates: every ``stride``-th bin edge from ``levels`` bins up (Migacz 2017,
+    'Calibration of 8-bit inference', TensorRT), Q smoothed where it is empty and P is not."""
+    a = np.abs(np.asarray(x, dtype=np.float64).reshape(-1))
+    top = float(a.max(initial=0.0))
+    if top == 0.0:
+        return 0.0
+    hist = np.histogram(a, bins=bins, range=(0.0, top))[0].astype(np.float64)
+    best, best_kl = bins, np.inf
+    for i in range(levels, bins + 1, stride):
+        p = hist[:i].copy()
+        p[-1] += hist[i:].sum()
+        live = hist[:i] > 0
+        starts = np.linspace(0, i, levels + 1).astype(int)[:-1]
+        group = np.searchsorted(starts, np.arange(i), side="right") - 1
+        mass = np.add.reduceat(hist[:i], starts)
+        count = np.add.reduceat(live.astype(np.float64), starts)
+        q = np.where(live, mass[group] / np.maximum(count[group], 1), 0.0)
+        keep = p > 0
+        if not q.any():
+            continue  # every value beyond the candidate: nothing of P kept
+        ps, qs = p[keep] / p.sum(), q[keep] / q.sum()
+        qs = np.maximum(qs, 1e-4 / keep.sum())  # Q empty where P is not (folded outliers): smoothed, not infinite
+        kl = float(np.sum(ps * np.log(ps / qs)))
+        if kl < best_kl:
+            best, best_kl = i, kl
+    return best * top / bins

@@ -67,6 +67,8 @@ class QuantizeOptions:
     concat_input_ranges: bool | None = None
     # Calibrated ranges of ops' internal values (registry.INTERNALS), by node name and value name.
     internal_ranges: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    # Bias correction also for per-channel weights (per-tensor weights always get it when means are given).
+    per_channel_bias_correction: bool = False
 
 
 @dataclass(frozen=True)
@@ -653,7 +655,7 @@ class _Quantizer:
                         weight_p = weight_params_uint8(t)
                         self._const(node, i, t, weight_p)
                     weights_p[i] = weight_p
-                    if weight_p.axis is None:
+                    if weight_p.axis is None or self.o.per_channel_bias_correction:
                         shift = correction(node, t, weight_p, self.o.activation_means)
                 elif role is In.BIAS:
                     in_p = self.params[id(node.inputs[0])]  # type: ignore[arg-type]

@@ -93,3 +93,25 @@ def test_keeping_the_top_ranked_layer_float_raises_held_out_sqnr(name: str, case
     assert r.kept == set(top.ops)
     assert top.effect.measured_db is not None and top.effect.measured_db > 0
     assert r.sqnr_after > r.sqnr_before
+
+
+def test_bias_correction_of_per_channel_weights(cases: dict[str, Case], tmp_path: Path, litert: Any,
+                                                sqnr: Any) -> None:  # noqa: ANN401
+    """--bias_correction on INT8 per-channel weights: each conv / depthwise / dense bias loses the mean shift its
+    weights' rounding causes, sum_k (Wq - W)[c, k] E[x_k] with E[x] from calibration. On the digits CNN held out:
+    41.18 -> 42.79 dB (TensorFlow's converter 41.18 dB); the 0.5 dB bound is a third of that gain (the model,
+    data and rounding are deterministic, so the gain does not move between machines)."""
+    from converter.pipeline import convert
+
+    case = cases["digits"]
+    plain = convert(case.config(tmp_path))
+    corrected = convert(case.config(tmp_path, bias_correction=True))
+    s0 = sqnr(case.expected, litert(plain.tflite).run(case.x)[0])
+    s1 = sqnr(case.expected, litert(corrected.tflite).run(case.x)[0])
+    n = corrected.quantization.bias_corrected  # type: ignore[union-attr]
+    print(f"digits INT8 per-channel: {s0:.2f} dB, with bias correction {s1:.2f} dB ({n} biases corrected)")
+    assert plain.quantization.bias_corrected == 0 and n == 5  # type: ignore[union-attr]  # 2 conv, dw, 2 dense
+    assert corrected.ir_ops_after == plain.ir_ops_after
+    # Same ops and tensors with other bias values; only the corrected biases' names are longer ("/corrected").
+    assert abs(len(corrected.tflite) - len(plain.tflite)) <= 0.01 * len(plain.tflite)
+    assert s1 > s0 + 0.5
