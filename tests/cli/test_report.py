@@ -80,7 +80,7 @@ def test_float_layers_on_the_top_ranked_layer_raises_sqnr(digits: tuple[Path, Pa
     """The layer --debug_layers ranks first (by its measured effect on the model output, on calibration samples)
     is the one to keep float: doing so raises the output SQNR on held-out digits. Ranked by cumulative per-tensor
     SQNR it was the pointwise conv, and keeping that float lowered the SQNR (37.3 -> 36.9 dB); the top layer by effect gains
-    several dB (the classifier head, +4.9 dB measured), far above the sample noise between the two sets."""
+    several dB (the classifier head, +4 dB measured), far above the sample noise between the two sets."""
     from converter.config import ConversionConfig, InferenceType, InputFormat
 
     sm, cal, model = digits
