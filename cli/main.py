@@ -1,6 +1,8 @@
 """The `qconvert` command. Flat TOCO / tflite_convert flags convert a model; `qconvert inspect` reads a .tflite.
 
-Exit codes: 0 ok, 1 conversion error, 2 usage error (bad or unknown flag), 130 interrupted.
+Exit codes: 0 ok, 1 conversion error, 2 usage error (bad or unknown flag), 130 interrupted (SIGINT), 143 terminated
+(SIGTERM). An interrupt at any phase leaves no output and no temporary file; once the outputs are renamed into
+place (the commit) the conversion has happened and finishes normally.
 """
 
 from __future__ import annotations
@@ -8,10 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -23,7 +29,45 @@ from . import compression_flags as compression
 from . import model_flags, parsing
 from .render import Console
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class Terminated(BaseException):  # noqa: N818 - like KeyboardInterrupt: not an error of the program
+    """SIGTERM received: unwinds like Ctrl-C (temporary files removed on the way out), exit code 143."""
+
+
+class _Signals:
+    """SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated until the outputs are committed; after the
+    commit both are ignored (the model is written: finishing is the right answer)."""
+
+    committed = False
+
+    @classmethod
+    @contextmanager
+    def handled(cls) -> Iterator[None]:
+        """The handlers, for the duration of one command (the previous ones are restored after it)."""
+        cls.committed = False
+        if threading.current_thread() is not threading.main_thread():
+            yield  # handlers can only be set from the main thread (library or test use elsewhere)
+            return
+        previous = {s: signal.signal(s, cls._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    @classmethod
+    def commit(cls) -> None:
+        cls.committed = True
+
+    @classmethod
+    def _handle(cls, signum: int, _frame: FrameType | None) -> None:
+        if cls.committed:
+            return
+        if signum == signal.SIGTERM:
+            raise Terminated
+        raise KeyboardInterrupt
 
 _HELP = """Convert a TensorFlow frozen GraphDef or SavedModel to a TFLite flatbuffer (float, uint8, int8 or int16x8).
 
@@ -69,9 +113,14 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error.
               help="Shapes of the inputs: dims comma-separated, inputs ':'-separated, e.g. \"1,224,224,3\"; an "
                    "empty entry is a scalar (\"1,4:\").")
 @click.option("--mean_values", "--mean_value", "mean_values",
-              help="Per input: real = (quantized - mean) / std. Comma-separated, one per input.")
+              help="Per input, comma-separated: real = (q - mean) / std, q being what users feed: uint8 inputs "
+                   "their uint8 value (mean in 0..255); int8 inputs their int8 value (mean in -128..127; for "
+                   "0..255 statistics, their zero point minus 128); int16 inputs their int16 value (mean 0); float "
+                   "inputs the integers of --inference_type inside the model. With a directory of calibration "
+                   "images: pixel statistics (0..255) for every input type (images normalized (pixel - mean) / "
+                   "std; an int8 input takes pixel - 128). Float models ignore them.")
 @click.option("--std_dev_values", "--std_value", "--std_values", "std_dev_values",
-              help="Per input std (see --mean_values).")
+              help="Per input std (see --mean_values): scale = 1 / std.")
 @click.option("--default_ranges_min", type=float, help="Range min for arrays that have no range of their own.")
 @click.option("--default_ranges_max", type=float, help="Range max for arrays that have no range of their own.")
 @click.option("--saved_model_tag_set", "--savedmodel_tagset", "saved_model_tag_set", default="serve",
@@ -262,13 +311,13 @@ def run_conversion(kw: dict[str, object]) -> None:
         _check_outputs(config, report_path)
         result = convert(config, progress=console)
         report = build_report(result)
-        files = [(config.output_path, result.tflite, "--output_file")]
+        files: list[tuple[Path, object, str]] = [(config.output_path, result.model, "--output_file")]
         report_bytes = (json.dumps(report, indent=2) + "\n").encode()
         if report_path is not None:
             files.append((report_path, report_bytes, "--report"))
         if config.conversion_summary_dir is not None:
             files.append((config.conversion_summary_dir / "report.json", report_bytes, "--conversion_summary_dir"))
-        write_all_atomically(files)  # both or neither
+        write_all_atomically(files, on_commit=_Signals.commit)  # type: ignore[arg-type] # all or none
         console.summary(report)
     except QConvertError as e:
         if debug:
@@ -278,6 +327,9 @@ def run_conversion(kw: dict[str, object]) -> None:
     except KeyboardInterrupt:
         console.error("interrupted; no output was written")
         sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        console.error("terminated (SIGTERM); no output was written")
+        sys.exit(EXIT_TERMINATED)
     except MemoryError:
         if debug:
             traceback.print_exc()
@@ -330,12 +382,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         command, prog, args = inspect_command, "qconvert inspect", args[1:]
     try:
-        command.main(args=args, prog_name=prog, standalone_mode=False)
+        with _Signals.handled():
+            command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.UsageError as e:
         Console(quiet=False, verbose=False).error(_one_line(f"{e.format_message()}; see `{prog} --help`"))
         sys.exit(EXIT_USAGE)
-    except click.Abort:
+    except (click.Abort, KeyboardInterrupt):
         sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        sys.exit(EXIT_TERMINATED)
 
 
 def entry() -> None:

@@ -18,6 +18,18 @@ def _db(value: float | None) -> str:
     return "inf" if value is None else f"{value:.2f}"
 
 
+# Past this fraction of the representative data's values clipped by an input's mean/std grid, a warning on stderr.
+CLIPPING_WARNING = 0.01
+
+
+def clipping_text(io: dict[str, Any]) -> str:
+    """One input's clipping (report ``inputs[].clipping``) as a sentence."""
+    c = io["clipping"]
+    return (f"input {io['name']!r}: its quantization (--mean_values/--std_dev_values) covers [{c['covered_min']:.6g}, "
+            f"{c['covered_max']:.6g}] but the representative data span [{c['data_min']:.6g}, {c['data_max']:.6g}]: "
+            f"{100 * c['fraction_clipped']:.2f}% of the values are clipped")
+
+
 def _plain() -> bool:
     return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb" or not sys.stdout.isatty()
 
@@ -40,6 +52,11 @@ class Console:
     def error(self, message: str) -> None:
         self._close_bar()
         self.err.print(f"qconvert: error: {message}", markup=False, highlight=False)
+
+    def warning(self, message: str) -> None:
+        self._close_bar()
+        if not self.quiet:
+            self.err.print(f"qconvert: warning: {message}", markup=False, highlight=False)
 
     def phase(self, name: str) -> None:
         self._close_bar()
@@ -111,6 +128,12 @@ class Console:
                 quant = f"scale={io['scale']:.6g} zero_point={io['zero_point']}" if "scale" in io else "float"
                 rows.append([kind[:-1], io["name"], io["dtype"], str(io["shape"]), quant])
         self.table("inputs and outputs", ["", "name", "type", "shape", "quantization"], rows)
+        for io in report["inputs"]:
+            if "clipping" in io and io["clipping"]["fraction_clipped"] > 0:
+                self.line(clipping_text(io))
+                if io["clipping"]["fraction_clipped"] > CLIPPING_WARNING:
+                    self.warning(clipping_text(io) + "; fix --mean_values/--std_dev_values so that they describe "
+                                 "the data (real = (q - mean) / std)")
         w0, w1 = sizes["weights_bytes_float"], sizes["weights_bytes_converted"]
         ratio = f" ({w0 / w1:.2f}x smaller)" if w1 and w1 != w0 else ""
         self.line(f"weights: {w0:,} bytes float -> {w1:,} bytes{ratio}; file {sizes['tflite_bytes']:,} bytes")

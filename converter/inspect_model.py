@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import mmap
+import os
 import re
 import struct
 from collections import Counter
@@ -289,13 +291,17 @@ def read_model(path: Path) -> ModelInfo:
     if path.is_dir():
         raise InputError(f"{path} is a directory, not a .tflite file; give the path of a .tflite model")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            # Memory-mapped: a model over 2 GiB is described without reading its weights (only the pages the
+            # flatbuffer's tables sit in are touched).
+            data: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if \
+                os.fstat(f.fileno()).st_size else b""
     except OSError as e:
         raise InputError(f"cannot read {path} ({e.strerror or e}); check that the file is readable") from e
     return describe(data, str(path))
 
 
-def describe(data: bytes, path: str | None = None) -> ModelInfo:
+def describe(data: bytes | mmap.mmap, path: str | None = None) -> ModelInfo:
     """Describe a TFLite flatbuffer held in memory (``path`` only names it in messages and in the result)."""
     label = path or "the model"
     check_identifier(data, label)
@@ -306,7 +312,7 @@ def describe(data: bytes, path: str | None = None) -> ModelInfo:
                          "or holds invalid values); re-export or re-download the model") from e
 
 
-def check_identifier(data: bytes, label: str) -> None:
+def check_identifier(data: bytes | mmap.mmap, label: str) -> None:
     """A TFLite file starts with a root offset and the identifier "TFL3" at bytes 4..8."""
     if len(data) < _HEADER_BYTES:
         raise InputError(f"{label} is not a TFLite model ({len(data)} bytes, too short for a flatbuffer); "
@@ -323,7 +329,7 @@ def check_identifier(data: bytes, label: str) -> None:
 
 
 class _Reader:
-    def __init__(self, data: bytes, label: str) -> None:
+    def __init__(self, data: bytes | mmap.mmap, label: str) -> None:
         self.data = data
         self.label = label
         self.m = Model.GetRootAs(data, 0)

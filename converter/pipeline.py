@@ -1,25 +1,28 @@
-"""The conversion pipeline: load -> import -> passes -> (calibrate) -> quantize -> write. Returns the flatbuffer
-bytes and a report; writing the file is the caller's choice (``write_atomically``)."""
+"""The conversion pipeline: load -> import -> passes -> (calibrate) -> quantize -> write. Returns the built model
+(``ModelFile``: the flatbuffer and, for models over 2 GiB, the weights stored after it, not joined into one bytes
+object) and a report; writing the file is the caller's choice (``write_atomically``, which streams it)."""
 
 from __future__ import annotations
 
 import errno
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from .backend.sparse import SparsityResult, apply_sparsity
+from .backend.layout import ModelFile
 from .config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat, OutputFormat
 from .debug_layers import DebugReport, analyse
-from .errors import (ArrayNameError, CalibrationError, ConversionError, OutputError, QuantizationError,
-                     UsageError)
+from .errors import ArrayNameError, CalibrationError, OutputError, QuantizationError, UsageError
 from .frontend.graphdef import load_graph_def
 from .frontend.handlers.custom import register_opdefs
 from .frontend.importer import ImportOptions, ImportResult, import_graph_def
@@ -33,6 +36,7 @@ from .quantize.calibrate import CalibrationStats, calibrate
 from .quantize.compress import CompressionResult, transform_weights
 from .quantize.dataset import Dataset, load_dataset, specs_for
 from .quantize.mixed import PrecisionSearch, search_precision, split_held_out
+from .quantize.coverage import CoverageCounter, InputCoverage
 from .quantize.plan import plan
 from .quantize.bias_correction import bias_correction_inputs
 from .quantize.quantizer import QuantizeResult, quantize_graph
@@ -45,7 +49,7 @@ from .toco_rules import apply_arrays_extra_info, check_import, nudge_weights_for
 class ConversionResult:
     """What a conversion produced, as data (the report module renders it)."""
 
-    tflite: bytes
+    model: ModelFile
     graph: Graph
     config: ConversionConfig
     tf_op_counts: dict[str, int]
@@ -65,6 +69,13 @@ class ConversionResult:
     # --prune / --cluster_weights / --sparsity: what they did (None: none of them asked for).
     compression: CompressionResult | None = None
     sparsity: SparsityResult | None = None
+    # Inputs quantized by --mean_values/--std_dev_values: how much of the representative data their grid covers.
+    input_coverage: list[InputCoverage] = field(default_factory=list)
+
+    @cached_property
+    def tflite(self) -> bytes:
+        """The .tflite file's bytes, joined in memory (library use and tests; the CLI streams ``model``)."""
+        return self.model.to_bytes()
 
 
 class Progress(Protocol):
@@ -102,7 +113,8 @@ def load_and_import(config: ConversionConfig) -> ImportResult:
         inputs, in_names = _select(sm.input_tensors, sm.input_names, config.input_arrays, "input")
         outputs, out_names = _select(sm.output_tensors, sm.output_names, config.output_arrays, "output")
         sig = Signature(config.saved_model_signature_key, tuple(in_names), tuple(out_names))
-        result = import_graph_def(sm.graph_def, inputs, outputs, config.input_shapes, sig, options)
+        result = import_graph_def(sm.graph_def, inputs, outputs, config.input_shapes, sig, options,
+                                  constants=sm.constants)
         result.notes[:0] = sm.notes
         return result
     gd = load_graph_def(config.input_path)
@@ -131,7 +143,7 @@ def _select(tensors: tuple[str, ...], names: tuple[str, ...], wanted: tuple[str,
 
 def convert(config: ConversionConfig, progress: Progress | None = None) -> ConversionResult:
     """Run the whole conversion in memory."""
-    from .backend.writer import check_supported, constant_bytes, write_tflite  # noqa: PLC0415
+    from .backend.writer import build_tflite, check_supported, constant_bytes  # noqa: PLC0415
 
     seconds: dict[str, float] = {}
     with _phase(seconds, "load", progress):
@@ -152,7 +164,6 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     if config.arrays_extra_info is not None:
         notes.extend(apply_arrays_extra_info(graph, config.arrays_extra_info))
     weights_before = constant_bytes(graph)
-    check_model_size(graph, config)
     check_weights_finite(graph, config)
     check_supported(graph)
     qres = cal = weights = debug_graph = search = held_out = dataset = compression = sparsity = None
@@ -162,6 +173,10 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
             dataset = _dataset(config, graph)
             compression = transform_weights(graph, config, dataset)
             notes.extend(compression.notes)
+    coverage: list[InputCoverage] = []
+    if config.input_stats and config.inference_type is InferenceType.FLOAT:
+        notes.append("--mean_values/--std_dev_values describe quantized inputs; this model's inputs stay float "
+                     "(real values), so they are not used")
     if config.inference_type is not InferenceType.FLOAT:
         opts, plan_notes = plan(config, graph)
         notes.extend(plan_notes)
@@ -170,10 +185,15 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                 data = dataset or _dataset(config, graph)
                 if config.target_sqnr is not None:
                     data, held_out = _hold_out(data)
+                sig_names = graph.signature.input_names if graph.signature else ()
+                counter = CoverageCounter([s.signature_name for s in specs_for(graph.inputs, sig_names)],
+                                          opts.input_stats, opts.stats_dtype)
                 cal = calibrate(graph, data, config.calibration_method,
                                 progress.advance if progress is not None else None,
                                 means_for=bias_correction_inputs(graph) if not opts.weights_per_channel
-                                or opts.per_channel_bias_correction else ())
+                                or opts.per_channel_bias_correction else (),
+                                on_batch=counter.update if counter.active else None)
+                coverage = counter.result()
                 opts = replace(opts, activation_means=cal.channel_means, internal_ranges=cal.internal_ranges)
                 release_free_memory()  # calibration's TensorFlow working set
             if config.calibration_method is not CalibrationMethod.MINMAX:
@@ -186,7 +206,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
             check_calibrated_ranges(graph, config)
             if config.debug_layers:
                 debug_graph = graph.copy()  # calibrated, before quantization
-                debug_inputs = [arr[:config.debug_samples] for arr in data.arrays]
+                debug_inputs = data.head(config.debug_samples)
         if held_out is not None and config.target_sqnr is not None:
             with _phase(seconds, "target_sqnr", progress):
                 search, chosen = search_precision(graph, opts, held_out, config.target_sqnr, data.num_samples)
@@ -217,22 +237,22 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     if qres is not None or weights is not None:
         _dump(config, graph, "3_quantized")
     with _phase(seconds, "write", progress):
-        data = write_tflite(graph)
-        tflite = data
+        tflite = build_tflite(graph)
+        model = tflite
         if config.output_format is OutputFormat.GRAPHVIZ_DOT:
             from .graphviz import to_dot  # noqa: PLC0415
 
-            data = to_dot(graph, "converted").encode()
+            model = ModelFile(memoryview(to_dot(graph, "converted").encode()))
     debug = None
     if debug_graph is not None:
         with _phase(seconds, "debug_layers", progress):
-            debug = analyse(debug_graph, opts, graph, tflite, debug_inputs)
+            debug = analyse(debug_graph, opts, graph, tflite.to_bytes(), debug_inputs)
     return ConversionResult(
-        tflite=data, graph=graph, config=config, tf_op_counts=imported.tf_op_counts, ir_ops_before=before,
+        model=model, graph=graph, config=config, tf_op_counts=imported.tf_op_counts, ir_ops_before=before,
         ir_ops_after=graph.op_counts(), passes=stats, quantization=qres, calibration=cal, weight_only=weights,
         debug=debug, precision_search=search, notes=notes, seconds=seconds,
         weights_bytes=(weights_before, constant_bytes(graph)),
-        input_bytes=_input_size(config.input_path), compression=compression, sparsity=sparsity,
+        input_bytes=_input_size(config.input_path), compression=compression, sparsity=sparsity, input_coverage=coverage,
     )
 
 
@@ -244,7 +264,7 @@ def _hold_out(data: Dataset) -> tuple[Dataset, list[np.ndarray]]:
             f"calibrating on the others; {data.source} has {data.num_samples} sample(s): give at least 5"
         )
     cal, held = split_held_out(data.arrays)
-    return Dataset(tuple(cal), data.source), held
+    return Dataset.in_memory(cal, data.source), held
 
 
 def check_target_met(search: PrecisionSearch) -> None:
@@ -301,40 +321,6 @@ def _input_size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size if path.exists() else 0
-
-
-# FlatBuffers offsets are 32-bit: a .tflite file, weights included, must stay below 2 GiB.
-MAX_MODEL_BYTES = 2**31 - 1
-
-
-def min_constant_bytes(graph: Graph, config: ConversionConfig) -> int:
-    """A lower bound of the bytes of constant data the .tflite will carry: float32 weights shrink to one byte
-    (quantized types, dynamic range) or two (float16); everything else is written as it is."""
-    if config.inference_type.is_quantized or config.post_training_quantize:
-        float_bytes = 1
-    elif config.quantize_to_float16:
-        float_bytes = 2
-    else:
-        float_bytes = 4
-    total = 0
-    for t in graph.tensors():
-        if t.data is None:
-            continue
-        total += t.data.size * float_bytes if t.data.dtype == np.float32 else t.data.nbytes
-    return total
-
-
-def check_model_size(graph: Graph, config: ConversionConfig) -> None:
-    """Refuse, before calibration, quantization and writing, a model whose weights cannot fit a flatbuffer."""
-    size = min_constant_bytes(graph, config)
-    if size > MAX_MODEL_BYTES:
-        what = "weights" if not (config.inference_type.is_quantized or config.post_training_quantize
-                                 or config.quantize_to_float16) else "weights, even quantized,"
-        raise ConversionError(
-            f"the model's {what} take {size:,} bytes ({size / 2**30:.2f} GiB), more than the 2 GiB limit of a "
-            "TFLite flatbuffer (32-bit offsets); quantize it (--inference_type=INT8 or --post_training_quantize) "
-            "or split it into smaller models"
-        )
 
 
 def check_weights_finite(graph: Graph, config: ConversionConfig) -> None:
@@ -402,53 +388,73 @@ def _write_failure(path: Path, directory: Path, e: OSError) -> OutputError:
     return OutputError(f"cannot write {path}: {reason}; {todo} (nothing was written)")
 
 
-def write_atomically(path: Path, data: bytes, flag: str = "--output_file") -> None:
+def write_atomically(path: Path, data: bytes | ModelFile, flag: str = "--output_file") -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename: on any failure
     no partial file is left and an existing file at ``path`` is untouched."""
     write_all_atomically([(path, data, flag)])
 
 
-def write_all_atomically(files: Sequence[tuple[Path, bytes, str]]) -> None:
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (pending) until the block ends: a short step that must not be cut in half (creating
+    and recording a temporary file, renaming the outputs) completes, and the interrupt is handled right after."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def write_all_atomically(files: Sequence[tuple[Path, bytes | ModelFile, str]],
+                         on_commit: Callable[[], None] | None = None) -> None:
     """Write several files (the model and its report) each through a temporary file in its directory, renaming
-    them only once every one is complete: a failure (full disk, permissions, interrupt) leaves none of them
-    written, no temporary file behind, and existing files untouched. ``files``: (path, data, flag naming it)."""
-    done: list[tuple[str, Path]] = []
+    them only once every one is complete: a failure (full disk, permissions, interrupt, SIGTERM) leaves none of them
+    written, no temporary file behind, and existing files untouched. ``files``: (path, data, flag naming it); a
+    ModelFile is streamed chunk by chunk. ``on_commit`` runs right after the renames, before any pending interrupt
+    is handled (the CLI uses it to finish normally once the outputs are in place)."""
+    temps: list[str] = []
     try:
         for path, data, flag in files:
             check_output_path(path, flag=flag)
-            done.append((_write_temp(path, data), path))
-        for tmp, path in done:
-            try:
-                os.replace(tmp, path)
-            except OSError as e:
-                raise _write_failure(path, path.parent, e) from None
+            _write_temp(path, data, temps)
+        with deferred_signals():
+            for tmp, (path, _, _) in zip(temps, files, strict=True):
+                try:
+                    os.replace(tmp, path)
+                except OSError as e:
+                    raise _write_failure(path, path.parent, e) from None
+            if on_commit is not None:
+                on_commit()
     finally:
-        for tmp, _ in done:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with deferred_signals():
+            for tmp in temps:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
 
 
-def _write_temp(path: Path, data: bytes) -> str:
-    """``data`` in a new, fsynced temporary file next to ``path``; its name. Nothing is left on failure."""
+def _write_temp(path: Path, data: bytes | ModelFile, temps: list[str]) -> None:
+    """``data`` in a new, fsynced temporary file next to ``path``, whose name is appended to ``temps`` as soon as
+    it exists (the caller removes it on failure)."""
     directory = path.parent if str(path.parent) else Path(".")
     fd = -1
-    tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        with deferred_signals():
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+            temps.append(tmp)
+        chunks = data.chunks() if isinstance(data, ModelFile) else [memoryview(data)]
+        for chunk in chunks:
+            view = chunk
+            while view:
+                view = view[os.write(fd, view):]
         os.fsync(fd)
-        os.close(fd)
-        fd = -1
+        closing, fd = fd, -1
+        os.close(closing)
         os.chmod(tmp, 0o644)
-        done, tmp = tmp, ""
-        return done
     except OSError as e:
         raise _write_failure(path, directory, e) from None
     finally:
         if fd >= 0:
             os.close(fd)
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)

@@ -29,6 +29,14 @@ def _io(t: Tensor, name: str) -> dict[str, Any]:
     return entry
 
 
+def _with_clipping(entry: dict[str, Any], result: ConversionResult) -> dict[str, Any]:
+    for c in result.input_coverage:
+        if c.name == entry["name"]:
+            entry["clipping"] = {"covered_min": c.covered[0], "covered_max": c.covered[1], "data_min": c.data[0],
+                                 "data_max": c.data[1], "fraction_clipped": c.clipped}
+    return entry
+
+
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
@@ -137,10 +145,10 @@ def build_report(result: ConversionResult, output_path: str | None = None) -> di
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "input": {"path": str(cfg.input_path), "format": cfg.input_format.value, "bytes": result.input_bytes},
-        "output": {"path": output_path or str(cfg.output_path), "bytes": len(result.tflite),
+        "output": {"path": output_path or str(cfg.output_path), "bytes": result.model.size,
                    "inference_type": cfg.inference_type.value},
         "sizes": {"weights_bytes_float": result.weights_bytes[0], "weights_bytes_converted": result.weights_bytes[1],
-                  "tflite_bytes": len(result.tflite)},
+                  "tflite_bytes": result.model.size},
         "ops": {"tensorflow": result.tf_op_counts, "before_passes": result.ir_ops_before,
                 "after_passes": result.ir_ops_after,
                 "subgraphs": [{"index": i, "name": sg.name, "ops": sg.op_counts()}
@@ -163,7 +171,7 @@ def build_report(result: ConversionResult, output_path: str | None = None) -> di
         "debug": None if result.debug is None else _debug(result.debug),
         "precision_search": None if result.precision_search is None else _search(result.precision_search),
         "custom_ops": [_custom_op(n) for n in g.nodes if n.op == "custom"],
-        "inputs": [_io(t, n) for t, n in zip(g.inputs, in_names, strict=True)],
+        "inputs": [_with_clipping(_io(t, n), result) for t, n in zip(g.inputs, in_names, strict=True)],
         "outputs": [_io(t, n) for t, n in zip(g.outputs, out_names, strict=True)],
         "compression": _compression(result),
         "notes": list(result.notes),

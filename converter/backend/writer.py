@@ -1,7 +1,8 @@
-"""IR -> TFLite flatbuffer bytes, through the generated schema code. Never imports TensorFlow.
+"""IR -> TFLite flatbuffer, through the generated schema code. Never imports TensorFlow.
 
 Layout: buffer 0 is the empty sentinel every non-constant tensor points at; each constant gets its own buffer,
-written from its numpy bytes 16-byte aligned. Subgraph 0 is the main graph, then the subgraphs of its control-flow
+written from its numpy bytes 16-byte aligned, inside the flatbuffer or, for models over 2 GiB, after it
+(``layout``). Subgraph 0 is the main graph, then the subgraphs of its control-flow
 nodes (WHILE cond/body, IF branches) in ``Graph.all_graphs`` order, each with its own tensors; buffers and operator
 codes are shared. One SignatureDef (on subgraph 0) named after the model's inputs and outputs.
 """
@@ -18,7 +19,6 @@ import numpy as np
 import schema
 from schema.tflite import BuiltinOperator as _bo
 from schema.tflite import BuiltinOptions as _bopt
-from schema.tflite import Buffer as _buffer
 from schema.tflite import Model as _model
 from schema.tflite import Operator as _operator
 from schema.tflite import OperatorCode as _opcode
@@ -30,12 +30,11 @@ from schema.tflite import TensorMap as _tmap
 
 from ..errors import ConversionError, UnsupportedOp, UnsupportedOpsError
 from ..ir import Graph, Node, QuantParams, Tensor, subgraphs_of
-from . import custom, packing, sparse
+from . import custom, layout, packing, sparse
+from .layout import MAX_FLATBUFFER_BYTES, ModelFile, buffer_tables, finish, raw_bytes, stored_after
 from .optable import OPS, FieldValue, tensor_type
 from .states import materialize_states
 
-# FlatBuffers offsets are 32-bit: a file must stay below 2 GiB.
-MAX_FLATBUFFER_BYTES = 2**31 - 1
 _DESCRIPTION = "qconvert"
 
 
@@ -130,12 +129,12 @@ def _float_vector(b: flatbuffers.Builder, values: Sequence[float]) -> int:
 
 
 class _Writer:
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, inline_limit: int) -> None:
         self.graph = graph
         self.graphs = graph.all_graphs()
         self.subgraph_index = {id(g): i for i, g in enumerate(self.graphs)}
-        tensor_count = sum(1 for g in self.graphs for _ in g.tensors())
-        self.b = flatbuffers.Builder(1024 + constant_bytes(graph) + 64 * tensor_count)
+        self.inline_limit = inline_limit
+        self.b = flatbuffers.Builder(0)
         # Per subgraph, its tensors in index order; a tensor belongs to one subgraph, so one map of indices.
         self.tensors: list[list[Tensor]] = []
         self.index: dict[int, int] = {}
@@ -150,8 +149,7 @@ class _Writer:
             return -1
         return self.index[id(t)]
 
-    def write(self) -> bytes:
-        b = self.b
+    def write(self) -> ModelFile:
         for g in self.graphs:
             tensors = list(g.tensors())
             for n in g.nodes:
@@ -162,9 +160,18 @@ class _Writer:
                     tensors.extend(made)
             self.index.update((id(t), i) for i, t in enumerate(tensors))
             self.tensors.append(tensors)
-        # Buffers: 0 = empty sentinel, then one per constant in tensor order.
+        # Buffers: 0 = empty sentinel, then one per constant in tensor order; inside the flatbuffer, or after it
+        # when they do not fit inside (``layout``).
         constants = [t for tensors in self.tensors for t in tensors if t.data is not None]
         buffer_of = {id(t): i + 1 for i, t in enumerate(constants)}
+        payloads: list[np.ndarray | None] = [None]
+        for t in constants:
+            payloads.append(np.frombuffer(_string_buffer(t.data), np.uint8) if t.data.dtype.kind in "OS"  # type: ignore[union-attr]
+                            else raw_bytes(packing.payload(t)))
+        after = stored_after(payloads, self.inline_limit)
+        inline_bytes = 0 if after else sum(p.size + 16 for p in payloads if p is not None)
+        tensor_count = sum(len(tensors) for tensors in self.tensors)
+        self.b = b = flatbuffers.Builder(1024 + inline_bytes + 64 * tensor_count)
 
         subgraphs = []
         for g, tensors in zip(self.graphs, self.tensors, strict=True):
@@ -177,16 +184,7 @@ class _Writer:
         # The data is written last, so it sits together near the start of the file (the builder works back to
         # front), apart from the tables: general-purpose compressors (gzip) then see the weights as one stretch
         # (2% smaller gzip on a clustered CNN than with the tables in front).
-        data_offsets: list[int | None] = [None]
-        for t in constants:
-            raw = _string_buffer(t.data) if t.data.dtype.kind in "OS" else packing.payload(t)  # type: ignore[union-attr]
-            data_offsets.append(schema.create_buffer_data(b, raw))
-        buffers = []
-        for off in data_offsets:
-            _buffer.Start(b)
-            if off is not None:
-                _buffer.AddData(b, off)
-            buffers.append(_buffer.End(b))
+        buffers = buffer_tables(b, payloads, after)
 
         opcodes_vec = _offset_vector(b, opcode_offsets)
         subgraphs_vec = _offset_vector(b, subgraphs)
@@ -202,10 +200,11 @@ class _Writer:
         _model.AddSignatureDefs(b, sig_vec)
         model = _model.End(b)
         b.Finish(model, file_identifier=schema.FILE_IDENTIFIER)
-        out = b.Output()
-        if len(out) > MAX_FLATBUFFER_BYTES:
-            raise ConversionError(f"the model is {len(out)} bytes; a TFLite flatbuffer must stay below 2 GiB")
-        return bytes(out)
+        size = len(b.Bytes) - b.Head()
+        if size > MAX_FLATBUFFER_BYTES:
+            raise ConversionError(f"the model's flatbuffer (tensors, ops and names) takes {size:,} bytes, beyond "
+                                  "the 2 GiB a TFLite flatbuffer can address; split the model into smaller ones")
+        return finish(b, payloads, after)
 
     def _tensor(self, t: Tensor, buffer: int) -> int:
         b = self.b
@@ -336,9 +335,16 @@ def _file_tensor(name: str, dtype: np.dtype, quant: QuantParams | None) -> Tenso
     return t
 
 
-def write_tflite(graph: Graph) -> bytes:
-    """Serialize ``graph`` (already quantized or float) to TFLite flatbuffer bytes. Stateful operands are first
-    given the variable tensors TFLite wants (``states.materialize_states``, a graph edit)."""
+def build_tflite(graph: Graph, inline_limit: int | None = None) -> ModelFile:
+    """Serialize ``graph`` (already quantized or float) to a .tflite, not yet joined into one bytes object
+    (``inline_limit``: constant bytes beyond which the data is stored after the flatbuffer; default
+    ``layout.INLINE_LIMIT``). Stateful operands are first given the variable tensors TFLite wants
+    (``states.materialize_states``, a graph edit)."""
     materialize_states(graph)
     check_supported(graph)
-    return _Writer(graph).write()
+    return _Writer(graph, layout.INLINE_LIMIT if inline_limit is None else inline_limit).write()
+
+
+def write_tflite(graph: Graph, inline_limit: int | None = None) -> bytes:
+    """Serialize ``graph`` to the bytes of a .tflite file."""
+    return build_tflite(graph, inline_limit).to_bytes()

@@ -99,6 +99,7 @@ class ImportContext:
         bind: Callable[[str, Tensor], None],
         is_weight_input: Callable[[int], bool],
         library: Any = None,  # noqa: ANN401 - the GraphDef's FunctionDefLibrary (for control-flow subgraphs)
+        stored_value: np.ndarray | None = None,
     ) -> None:
         self.graph = graph
         self.node_def = node_def
@@ -108,6 +109,7 @@ class ImportContext:
         self._info = list(output_info)
         self._bind = bind
         self._is_weight = is_weight_input
+        self._stored = stored_value
         self._outputs: dict[int, Tensor] = {}
         self.library = library
 
@@ -138,6 +140,16 @@ class ImportContext:
                 "constant; freeze the graph or fix the shapes with --input_shapes so it becomes one"
             )
         return data
+
+    def const_value(self) -> np.ndarray:
+        """A Const node's value: the array read beside the GraphDef (weights of a SavedModel, not copied), else
+        the NodeDef's ``value`` tensor."""
+        if self._stored is not None:
+            return self._stored
+        if "_qconvert_stored" in self.node_def.attr:  # saved_model_reader.STORED_MARK
+            raise ConversionError(f"Const {self.name!r} holds no data: its value was read beside the GraphDef and "
+                                  "must be passed to import_graph_def(constants=...)")
+        return self.attr("value")
 
     def is_weight(self, i: int) -> bool:
         """True when input ``i`` is computed from constants only (weights, possibly via fake quant / folding)."""

@@ -4,7 +4,7 @@ infer static shapes with TensorFlow, then call one registered handler per NodeDe
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,9 +70,13 @@ def import_graph_def(
     input_shapes: Sequence[tuple[int, ...] | None],
     signature: Signature | None = None,
     options: ImportOptions = ImportOptions(),  # noqa: B008 - frozen
+    constants: Mapping[str, np.ndarray] | None = None,
 ) -> ImportResult:
     """Translate the part of ``graph_def`` between ``input_arrays`` and ``output_arrays`` into an IR Graph. With
-    ``options.allow_custom_ops``, ops without a handler become custom ops (handlers/custom.py), not an error."""
+    ``options.allow_custom_ops``, ops without a handler become custom ops (handlers/custom.py), not an error.
+    ``constants``: values of Const nodes whose NodeDef carries only dtype and shape (weights read beside the
+    GraphDef, see saved_model_reader); they become IR constants without a copy."""
+    constants = constants or {}
     load_handlers()
     nodes = {n.name: n for n in graph_def.node}
     notes: list[str] = []
@@ -118,7 +122,8 @@ def import_graph_def(
         op = wnodes[name].op
         if op not in HANDLERS and op not in _IGNORED_OPS and name not in {_node_of(k) for k in in_keys}:
             unsupported.setdefault(op, []).append(name)
-    folded = _fold_static(wnodes, order, [n for names in unsupported.values() for n in names]) if unsupported else {}
+    folded = _fold_static(wnodes, order, [n for names in unsupported.values() for n in names], constants) \
+        if unsupported else {}
     unsupported = {op: kept for op, names in unsupported.items() if (kept := [n for n in names if n not in folded])}
     custom: set[str] = set()
     if unsupported and options.allow_custom_ops:
@@ -130,7 +135,7 @@ def import_graph_def(
 
     used = {tensor_key(i) for name in order for i in wnodes[name].input if not i.startswith("^")} | set(out_keys)
     dynamic: list[str] = []
-    info = _infer_tensor_info(graph_def, wnodes, order, used, custom, dynamic)
+    info = _infer_tensor_info(graph_def, wnodes, order, used, custom, dynamic, constants)
     weight = _weight_nodes(wnodes, order, {_node_of(k) for k in in_keys})
 
     graph = Graph()
@@ -160,7 +165,8 @@ def import_graph_def(
         def is_weight(i: int, _inputs: list[str] = data_inputs) -> bool:
             return _node_of(_inputs[i]) in weight
 
-        ctx = ImportContext(graph, nd, in_tensors, out_info, env.__setitem__, is_weight, graph_def.library)
+        ctx = ImportContext(graph, nd, in_tensors, out_info, env.__setitem__, is_weight, graph_def.library,
+                            constants.get(name))
         if name in folded:  # computed from constants by TensorFlow: no kernel needed
             for i, value in enumerate(folded[name]):
                 ctx.const_output(i, value)
@@ -178,16 +184,21 @@ def import_graph_def(
                         control_edges_dropped=control, dynamic_tensors=dynamic)
 
 
-def _fold_static(nodes: dict[str, Any], order: list[str], candidates: list[str]) -> dict[str, list[np.ndarray]]:  # noqa: ANN401
+def _fold_static(nodes: dict[str, Any], order: list[str], candidates: list[str],  # noqa: ANN401
+                 constants: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     """The values of the ``candidates`` (ops without a handler) that constants and static shapes alone determine
     (static_values: no input array, no stateful op upstream), computed by TensorFlow: a constant subgraph is folded
-    before the supported-op check, whatever ops it uses (e.g. a matrix inverse of a weight)."""
+    before the supported-op check, whatever ops it uses (e.g. a matrix inverse of a weight). Weights read beside
+    the GraphDef (``constants``) are written into their Consts here, for TensorFlow to compute with."""
     from .static_values import StaticValues  # noqa: PLC0415
 
-    gd = tensorflow().compat.v1.GraphDef()
+    tf = tensorflow()
+    gd = tf.compat.v1.GraphDef()
     for name in order:
         nd = gd.node.add()
         nd.CopyFrom(nodes[name])
+        if name in constants:
+            nd.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(constants[name]))
         del nd.input[:]
         nd.input.extend(i for i in nodes[name].input if not i.startswith("^") and _node_of(i) in nodes)
     with StaticValues(gd) as sv:
@@ -426,7 +437,8 @@ def _weight_nodes(nodes: dict[str, Any], order: list[str], inputs: set[str]) -> 
 # ---- shapes
 def _infer_tensor_info(gd: Any, by_name: dict[str, Any], order: list[str],  # noqa: ANN401
                        used: set[str], custom: set[str] = frozenset(),  # type: ignore[assignment]
-                       dynamic: list[str] | None = None) -> dict[str, list[TensorInfo]]:
+                       dynamic: list[str] | None = None,
+                       constants: Mapping[str, np.ndarray] | None = None) -> dict[str, list[TensorInfo]]:
     """Static dtype and shape of every output of every needed node. Shapes TF cannot infer statically are
     taken from one run on zero inputs (only for outputs something reads: e.g. FusedBatchNormV3's reserve space
     is never read and stays unknown).
@@ -449,7 +461,7 @@ def _infer_tensor_info(gd: Any, by_name: dict[str, Any], order: list[str],  # no
             opaque.update(f"{name}:{k}" for k, (_, shape) in enumerate(sig) if shape is None)
             continue
         nd = sub.node.add()
-        if _is_large_float_const(src):
+        if name in (constants or {}) or _is_large_float_const(src):
             nd.name = name
             nd.op = "Placeholder"
             nd.attr["dtype"].type = src.attr["dtype"].type

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ from .functions import CALL_OPS, inline_calls
 log = logging.getLogger(__name__)
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+STORED_ELEMENTS = 1024  # float variables larger than this stay numpy arrays beside the GraphDef
+# NodeDef attribute marking a Const whose value is in SignatureGraph.constants (TensorFlow ignores "_" attributes;
+# the importer refuses to read such a Const without its value instead of taking its empty tensor for zeros).
+STORED_MARK = "_qconvert_stored"
 _RESOURCE_PASSTHROUGH = frozenset({"Identity", "IdentityN"})
 
 
@@ -43,6 +47,20 @@ class SignatureGraph:
     output_tensors: tuple[str, ...]
     output_names: tuple[str, ...]
     notes: tuple[str, ...] = ()  # what happened to its loops (fused, unrolled), for the conversion summary
+    # Const node name -> its value, for the Consts whose NodeDef holds only dtype and shape (weights).
+    constants: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def materialized(self) -> Any:  # noqa: ANN401
+        """A copy of ``graph_def`` with every stored weight written into its Const (to run it in TensorFlow)."""
+        from tensorflow.python.framework import tensor_util  # noqa: PLC0415
+
+        gd = type(self.graph_def)()
+        gd.CopyFrom(self.graph_def)
+        for nd in gd.node:
+            if nd.name in self.constants:
+                nd.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(self.constants[nd.name]))
+                del nd.attr[STORED_MARK]
+        return gd
 
 
 class _Unsupported(Exception):  # noqa: N818 - internal signal: use TensorFlow's loader instead
@@ -121,7 +139,8 @@ def _read(path: Path, tags: tuple[str, ...], signature_key: str,
     notes: list[str] = []
     flat = unroll_while_loops(flat, _placeholder_shapes(input_pairs, input_shapes), outputs=output_tensors,
                               notes=notes, fuse=fuse_recurrent)
-    frozen = _freeze(flat, values)
+    constants: dict[str, np.ndarray] = {}
+    frozen = _freeze(flat, values, constants)
     return SignatureGraph(
         graph_def=frozen,
         input_tensors=tuple(t for t, _ in input_pairs),
@@ -129,6 +148,7 @@ def _read(path: Path, tags: tuple[str, ...], signature_key: str,
         output_tensors=tuple(output_tensors),
         output_names=tuple(out_keys),
         notes=tuple(notes),
+        constants=constants,
     )
 
 
@@ -251,8 +271,9 @@ def _checkpoint_keys(saved: Any, trackable: Any) -> dict[int, str]:  # noqa: ANN
     return keys
 
 
-def _freeze(graph_def: Any, values: Mapping[str, np.ndarray]) -> Any:  # noqa: ANN401
-    """Replace variable reads by constants; refuse (fallback) on any other use of a resource."""
+def _freeze(graph_def: Any, values: Mapping[str, np.ndarray], stored: dict[str, np.ndarray]) -> Any:  # noqa: ANN401
+    """Replace variable reads by constants; refuse (fallback) on any other use of a resource. Weights go into
+    ``stored`` (by Const name) instead of the GraphDef."""
     by_name = {n.name: n for n in graph_def.node}
 
     def source(ref: str) -> str | None:
@@ -284,7 +305,7 @@ def _freeze(graph_def: Any, values: Mapping[str, np.ndarray]) -> Any:  # noqa: A
             var = source(node.input[0])
             if var is None or var not in values:
                 raise _Unsupported(f"{node.op} {node.name} reads an unknown resource")
-            _emit_read(out, node, values[var])
+            _emit_read(out, node, values[var], stored)
             continue
         for ref in node.input:
             if not ref.startswith("^") and source(ref) is not None:
@@ -298,13 +319,21 @@ def _freeze(graph_def: Any, values: Mapping[str, np.ndarray]) -> Any:  # noqa: A
     return out
 
 
-def _emit_read(out: Any, node: Any, value: np.ndarray) -> None:  # noqa: ANN401
+def _emit_read(out: Any, node: Any, value: np.ndarray, stored: dict[str, np.ndarray]) -> None:  # noqa: ANN401
     """``ReadVariableOp`` -> ``Const``; ``ResourceGather(h, i)`` -> ``GatherV2(Const, i, batch_dims)``."""
     from tensorflow.python.framework import tensor_util  # noqa: PLC0415
 
     def const(name: str, array: np.ndarray, dtype: int) -> None:
         c = out.node.add(name=name, op="Const")
         c.attr["dtype"].type = dtype
+        if array.dtype.kind == "f" and array.size > STORED_ELEMENTS:
+            c.attr[STORED_MARK].b = True
+            tensor = c.attr["value"].tensor
+            tensor.dtype = dtype
+            for d in array.shape:
+                tensor.tensor_shape.dim.add(size=int(d))
+            stored[name] = array
+            return
         c.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(array))
 
     dtype = node.attr["dtype"].type

@@ -23,7 +23,12 @@ class FoldConstants:
 
     def run(self, graph: Graph) -> int:
         fired = 0
-        for node in graph.nodes:
+        # Each node is dropped from the worklist as it is taken: a folded node still holds its inputs, so a list of
+        # them all would keep every replaced constant (a transposed kernel's original) alive until the pass ends.
+        nodes: list[Node | None] = list(graph.nodes)
+        for i in range(len(nodes)):
+            node, nodes[i] = nodes[i], None
+            assert node is not None
             if node.op in _NO_FOLD or node.stateful:
                 continue
             ins = [t for t in node.inputs if t is not None]

@@ -1,5 +1,5 @@
 """Calibration: run the float IR (after the passes, so fused tensors are calibrated as fused) over the
-representative dataset in batches, summarize every activation inside the graph (min and max; a strided sample for
+representative dataset in batches (read from the dataset one batch at a time), summarize every activation inside the graph (min and max; a strided sample for
 the distribution-based observers; per-channel sums where bias correction will need E[x]), and record the ranges.
 
 The batch is as large as fits a fixed activation budget (``ACTIVATION_BUDGET`` bytes for the largest activation
@@ -79,9 +79,11 @@ def _summarizer(with_sample: bool, means_for: Collection[str]) -> Callable[[Tens
 
 
 def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
-              progress: ProgressFn | None = None, means_for: Collection[str] = ()) -> CalibrationStats:
+              progress: ProgressFn | None = None, means_for: Collection[str] = (),
+              on_batch: Callable[[list[np.ndarray]], None] | None = None) -> CalibrationStats:
     """Give every float activation without a fake-quant range a calibrated range (``QuantRange``); for the
-    tensors named in ``means_for``, also the per-channel (last axis) mean."""
+    tensors named in ``means_for``, also the per-channel (last axis) mean. ``on_batch`` sees each batch of inputs
+    (statistics of the data itself, e.g. how much of it the input quantization covers)."""
     from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
     from ..frontend.registry import INTERNALS  # noqa: PLC0415
 
@@ -101,8 +103,10 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     rows = [0] * len(targets)
     n = data.num_samples
     batch = batch_size(graph) if executor.batched else 1
-    for start in range(0, n, batch):
-        flat = executor.run_batch(executor.samples(data.arrays, start, start + batch))
+    for start, inputs in zip(range(0, n, batch), data.batches(batch), strict=True):
+        if on_batch is not None:
+            on_batch(inputs)
+        flat = executor.run_batch(executor.samples(inputs, 0, len(inputs[0])))
         for i, obs in enumerate(observers):
             lo, hi, size, chan = flat[k * i: k * i + 4]
             if not int(size):  # a zero-size tensor has no values to observe

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import QuantizationError
 from ..ir import QuantParams, QuantRange, RangeSource, Tensor
 from .qmath import (INT4, INT8, INT16, INT32, INT64, UINT8, mse_clip_range, nudge, quantize_array,
                     round_half_away, symmetric_params)
@@ -88,8 +89,8 @@ def input_stats_params(mean: float, std: float, dtype: np.dtype) -> QuantParams:
     scale = 1.0 / std
     zp = int(round_half_away(np.array(mean)))
     info = np.iinfo(dtype)
-    if not info.min <= zp <= info.max:
-        raise ValueError(f"mean {mean} is outside the {np.dtype(dtype).name} range")
+    if not info.min <= zp <= info.max:  # plan.check_mean refuses such a mean before any work
+        raise QuantizationError(f"mean {mean} is outside the {np.dtype(dtype).name} range")
     return QuantParams(np.dtype(dtype), (float(scale),), (zp,),
                        (float((info.min - zp) * scale),), (float((info.max - zp) * scale),))
 

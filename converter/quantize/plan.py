@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import ConversionConfig, InferenceType
+from ..config import ConversionConfig, InferenceType, InputStats
 from ..errors import UsageError
 from ..ir import Graph
 from .precision import LayerPrecision, Precision, PrecisionPlan, matching_nodes, precision_of_dtype
-from .qmath import INT8, INT16, UINT8
+from .qmath import INT8, INT16, UINT8, round_half_away
 from .quantizer import FLOAT32, QuantizeOptions
 from .spec import In, input_role, spec_for
 
@@ -71,14 +71,22 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
             f"{len(stats)} mean/std pair(s) given for {n_inputs} input(s); give one --mean_values and "
             "--std_dev_values entry per input, comma-separated"
         )
-    stats_dtype = _DTYPES[config.inference_input_type or config.inference_type]
-    if stats_dtype == FLOAT32:
-        stats_dtype = _DTYPES[config.inference_type]
+    stats_dtype = stats_units(config)
+    if stats_dtype == INT16 and images_calibrate(config):
+        # int16 inputs have zero point 0: the pixel statistics only normalize the images; calibration gives the
+        # input's scale.
+        notes.append("int16 input: --mean_values/--std_dev_values normalize the calibration images; the input's "
+                     "scale comes from calibration (zero point 0)")
+        stats = ()
     if stats_dtype == INT16 and any(s.mean != 0 for s in stats):
         raise UsageError(
             f"--mean_values={','.join(f'{s.mean:g}' for s in stats)}: int16 inputs have zero point 0 (LiteRT's int16 "
             "kernels require it); give --mean_values=0 with the --std_dev_values that map your data onto int16"
         )
+    names = list(graph.signature.input_names) if graph.signature and \
+        len(graph.signature.input_names) == n_inputs else [t.name for t in graph.inputs]
+    for name, st in zip(names, stats, strict=False):
+        check_mean(config, st, stats_dtype, name)
     opts = QuantizeOptions(
         plan=precision_plan(config, graph, precision_of_dtype(inside)),
         weights_per_channel=per_channel,
@@ -94,3 +102,45 @@ def plan(config: ConversionConfig, graph: Graph) -> tuple[QuantizeOptions, list[
         per_channel_bias_correction=config.bias_correction,
     )
     return opts, notes
+
+
+def images_calibrate(config: ConversionConfig) -> bool:
+    """The representative dataset is a directory of images: mean/std are then pixel statistics."""
+    return config.representative_dataset is not None and config.representative_dataset.is_dir()
+
+
+def stats_units(config: ConversionConfig) -> np.dtype:
+    """The integer values --mean_values/--std_dev_values describe (real = (q - mean) / std):
+
+    * int16 (an int16 input, or a float one of an INT16X8 model): int16 values, zero point 0;
+    * else with calibration images: their pixels, 0..255, whatever the input type (an int8 input takes pixel - 128);
+    * a uint8 or int8 input: its own values (uint8: TOCO's rule; int8: TensorFlow's converter's rule);
+    * a float input: values of --inference_type, quantized inside the model by a QUANTIZE op."""
+    fed = _DTYPES[config.input_type if config.input_type.is_quantized else config.inference_type]
+    if fed == INT16:
+        return np.dtype(INT16)
+    if images_calibrate(config):
+        return np.dtype(UINT8)
+    return np.dtype(fed)
+
+
+def check_mean(config: ConversionConfig, st: InputStats, units: np.dtype, name: str) -> None:
+    """The zero point a mean gives (rounded as TOCO rounds it) must be a value of its integer type."""
+    info = np.iinfo(units)
+    zp = int(round_half_away(np.array(st.mean)))
+    if info.min <= zp <= info.max:
+        return
+    flag = f"--mean_values={st.mean:g} (input {name!r})"
+    if images_calibrate(config):
+        raise UsageError(f"{flag}: with a directory of calibration images, mean/std are pixel statistics and the "
+                         "mean must lie in [0, 255] (images are normalized as (pixel - mean) / std)")
+    if units == np.dtype(INT8):
+        fed = "int8 inputs" if config.input_type.is_quantized else "float inputs and --inference_type=INT8"
+        hint = (f"for statistics of 0..255 values (uint8 pixels) subtract 128 from their zero point {zp} "
+                f"(--mean_values={zp - 128}), " if 0 <= zp <= 255 else "")
+        raise UsageError(
+            f"{flag} is outside int8's [-128, 127]: with {fed}, real = (q - mean) / std for the int8 value q; "
+            f"{hint}or feed uint8 with --inference_input_type=QUANTIZED_UINT8"
+        )
+    raise UsageError(f"{flag} is outside uint8's [0, 255]: with uint8 inputs, real = (q - mean) / std for the uint8 "
+                     "value q; give the mean of the 0..255 values")

@@ -384,6 +384,10 @@ class _Quantizer:
         for t, st in zip(self.g.inputs, stats, strict=False):
             if not _is_float(t):
                 continue
+            if self.o.input_dtype == FLOAT32 and not any(id(c) in self.qnodes for c in t.consumers):
+                continue  # fed float and read by float ops only (e.g. --float_layers on the first layer)
+            # Otherwise the input is quantized: for its integer readers, or for the integer type users feed (float
+            # readers then go through a DEQUANTIZE).
             if st is not None:
                 p = input_stats_params(st.mean, st.std, self.o.stats_dtype)
                 self.feed_params[id(t)] = p
@@ -392,7 +396,7 @@ class _Quantizer:
                 else:
                     self.params[id(t)] = retype_params(p, self.tensor_dt(t))
                     t.qrange = QuantRange(p.min, p.max, source=RangeSource.INPUT_STATS)
-            elif any(id(c) in self.qnodes for c in t.consumers):
+            else:
                 p2 = self._range_params(t, missing)
                 if p2 is not None:
                     self.params[id(t)] = p2
@@ -612,9 +616,10 @@ class _Quantizer:
 
     def rewrite(self) -> None:
         # Graph inputs integer kernels read, decided before the rewrite puts requantizing QUANTIZE ops (not
-        # integer kernels themselves) between an input and its readers (concatenation, minimum ...).
-        self._integer_inputs = {id(t) for t in self.g.inputs
-                                if id(t) in self.params and any(id(c) in self.qnodes for c in t.consumers)}
+        # integer kernels themselves) between an input and its readers (concatenation, minimum ...); an input fed as
+        # integers is one whatever reads it (float readers get a DEQUANTIZE).
+        self._integer_inputs = {id(t) for t in self.g.inputs if id(t) in self.params and (
+            self.o.input_dtype != FLOAT32 or any(id(c) in self.qnodes for c in t.consumers))}
         for node in list(self.g.nodes):
             spec = self.qnodes.get(id(node))
             if spec is None:

@@ -126,7 +126,7 @@ def choose_ranges(graph: Graph, opts: QuantizeOptions, data: Dataset, method: Ca
     if half < 1:
         choice = RangeChoice(0, 0, float("nan"), float("nan"))
     else:
-        fit = calibrate(graph, Dataset(tuple(a[:half] for a in data.arrays), data.source), method)
+        fit = calibrate(graph, Dataset.in_memory([a[:half] for a in data.arrays], data.source), method)
         choice = select_ranges(graph, opts, [a[half:] for a in data.arrays], fit.minmax)
     for t in graph.tensors():
         if t.name in proposals:

@@ -24,13 +24,13 @@ def test_failure_while_building_the_flatbuffer(capsys: pytest.CaptureFixture[str
     import converter.backend.writer as writer
     from converter.errors import ConversionError
 
-    real = writer.write_tflite
+    real = writer.build_tflite
 
-    def write_then_fail(graph: Any) -> bytes:  # noqa: ANN401
+    def write_then_fail(graph: Any) -> Any:  # noqa: ANN401
         real(graph)
         raise ConversionError("simulated failure after the flatbuffer was built")
 
-    monkeypatch.setattr(writer, "write_tflite", write_then_fail)
+    monkeypatch.setattr(writer, "build_tflite", write_then_fail)
     expect_failure(capsys, [f"--input_file={models.graph}"], out_dir / "m.tflite", EXIT_ERROR,
                    exact="simulated failure after the flatbuffer was built")
 

@@ -95,8 +95,8 @@ def test_direct_reader_matches_tensorflow(saved: tuple[Path, dict[str, np.ndarra
     ops = {n.op for n in sig.graph_def.node}
     assert not ops & {*CALL_OPS, "VarHandleOp", "ReadVariableOp", "ResourceGather"}, ops
     assert set(sig.input_names) == set(feeds)
-    got = run_frozen_graph(sig.graph_def, {t: feeds[n] for t, n in zip(sig.input_tensors, sig.input_names,
-                                                                        strict=True)}, list(sig.output_tensors))
+    got = run_frozen_graph(sig.materialized(), {t: feeds[n] for t, n in zip(sig.input_tensors, sig.input_names,
+                                                                             strict=True)}, list(sig.output_tensors))
     want = model(*(feeds[n] for n in sig.input_names))
     want = [want[k] for k in sig.output_names] if isinstance(want, dict) else [want]
     for g, w in zip(got, want, strict=True):
@@ -150,5 +150,5 @@ def test_captured_constant_and_output_outside_a_call(tmp_path: Path, tf: Any) ->
     sig = saved_model_reader.read_signature(path, ("serve",), "serving_default")
     assert sig is not None
     x = np.array([[1.0, -2.0]], np.float32)
-    (got,) = run_frozen_graph(sig.graph_def, {sig.input_tensors[0]: x}, list(sig.output_tensors))
+    (got,) = run_frozen_graph(sig.materialized(), {sig.input_tensors[0]: x}, list(sig.output_tensors))
     np.testing.assert_allclose(got, np.asarray(m(x)), rtol=1e-6)

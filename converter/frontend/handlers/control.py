@@ -19,7 +19,7 @@ from ..registry import reference, tf_op
 
 @tf_op("Const")
 def const(ctx: ImportContext) -> None:
-    ctx.const_output(0, ctx.attr("value"))
+    ctx.const_output(0, ctx.const_value())
 
 
 @tf_op("Identity", "StopGradient", "Snapshot", "PreventGradient", "EnsureShape", "CheckNumerics",
