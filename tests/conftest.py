@@ -1,8 +1,20 @@
 """Shared test fixtures. LiteRT is the oracle: every converted model runs in ai_edge_litert's interpreter with the
-builtin kernels only (no XNNPACK delegate, which skips some kernel checks and rounds differently)."""
+builtin kernels only (no XNNPACK delegate, which skips some kernel checks and rounds differently).
+
+The same verdicts on any machine (issue 15): before TensorFlow loads, its numerics are pinned for this process and
+every subprocess a test starts (they inherit the environment):
+* TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's own kernels, not oneDNN's, which oneDNN picks by the CPU's instruction set;
+* TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS=2: a fixed thread count, so the way work is split, hence the
+  order float sums are taken in, does not follow the machine's core count;
+* TF_DETERMINISTIC_OPS=1: TensorFlow's op determinism (tf.config.experimental.enable_op_determinism), also
+  called once TensorFlow is imported: deterministic kernels, and an error for an op that has none.
+Models are seeded where they are built (keras.utils.set_random_seed, numpy Generators with fixed seeds). Some float
+differences across CPUs remain (cache-size-dependent blocking of matrix products); tests that train a model
+assert what holds for any trained model, each tolerance justified where it is asserted."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +22,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from converter.tf_runtime import tensorflow
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+os.environ["TF_NUM_INTRAOP_THREADS"] = "2"
+os.environ["TF_NUM_INTEROP_THREADS"] = "2"
+os.environ["TF_DETERMINISTIC_OPS"] = "1"
+
+from converter.tf_runtime import tensorflow  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TESTDATA = REPO / "testdata"
@@ -18,8 +35,10 @@ TESTDATA = REPO / "testdata"
 
 @pytest.fixture(scope="session")
 def tf() -> Any:  # noqa: ANN401
-    """TensorFlow, imported once and quietly."""
-    return tensorflow()
+    """TensorFlow, imported once and quietly, with op determinism on."""
+    t = tensorflow()
+    t.config.experimental.enable_op_determinism()
+    return t
 
 
 class LiteRTModel:

@@ -81,6 +81,8 @@ def test_int8_sqnr_at_least_tensorflow(name: str, cases: dict[str, Case], int8_m
     s_ours, s_tf = sqnr(case.eval_float, ours), sqnr(case.eval_float, theirs)
     print(f"{name} INT8 minmax: SQNR qconvert {s_ours:.2f} dB, TensorFlow {s_tf:.2f} dB; "
           f"size {len(ours_bytes):,} vs {len(tf_bytes):,} bytes")
+    # Both converters quantize the same trained (or BN-calibrated) model on the same data in this run: the margin
+    # compares the converters, whatever weights training produced on this machine.
     assert s_ours >= s_tf - 0.5
     assert len(ours_bytes) <= len(tf_bytes)
 
@@ -92,6 +94,9 @@ def test_digits_accuracy_drop_at_most_one_point(cases: dict[str, Case], int8_mod
     acc_float = float(np.mean(case.eval_float.argmax(1) == case.eval_y))
     acc_int8 = float(np.mean(ours.argmax(1) == case.eval_y))
     print(f"digits accuracy: float {100 * acc_float:.2f}%, INT8 {100 * acc_int8:.2f}% on {len(case.eval_y)} images")
+    # The digits task (tests/support/trained.py: seeded, op determinism; fixed threads: tests/conftest.py) reaches
+    # ~92% on its 397 held-out digits, well above 85%. int8 with per-channel weights moves a few logits by a few
+    # LSBs of the 1/256 softmax step: it flips at most a couple of the near-tie images (a point is 4 images).
     assert acc_float > 0.85
     assert acc_float - acc_int8 <= 0.01
 

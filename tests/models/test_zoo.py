@@ -6,6 +6,7 @@ converter's - 1 dB on the same calibration data; QUANTIZED_UINT8 runs in LiteRT 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +31,8 @@ def test_zoo_model(zm: ZooModel, tmp_path: Path, tf: Any) -> None:  # noqa: ANN4
     assert row.int8_bytes <= row.tf_int8_bytes * 1.02
     if zm.kind == "cnn":
         assert row.uint8_sqnr is not None and row.uint8_sqnr >= row.int8_sqnr - 3.0
+    recorded = json.loads((Path(__file__).resolve().parents[2] / "docs" / "zoo.json").read_text())
+    for name in zm.stands_in_for:  # a default row standing in for slow ones has every op they have, TF and TFLite
+        for kind, ops in (("tf_ops", row.tf_ops), ("tflite_ops", row.tflite_ops)):
+            missing = set(recorded[name][kind]) - set(ops)
+            assert not missing, f"{zm.name} does not cover {name}'s {kind} {sorted(missing)}"

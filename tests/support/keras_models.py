@@ -8,21 +8,32 @@ import numpy as np
 
 
 def set_batch_norm_stats_from_data(model: Any, x: np.ndarray, gamma: float = 1.0) -> None:  # noqa: ANN401
-    """Give every BatchNormalization layer the per-channel mean/variance its input has on ``x`` (in order, so each
-    layer sees already-normalised inputs), with the given gamma and beta 0.2: activations neither vanish nor
-    explode, as in a trained network. A gamma below 1 tames the chaotic amplification of deep random networks."""
+    """Give every BatchNormalization layer the per-channel mean/variance its input has on ``x`` (each layer sees
+    already-normalised inputs), with the given gamma and beta 0.2: activations neither vanish nor explode, as in a
+    trained network. A gamma below 1 tames the chaotic amplification of deep random networks.
+
+    One eager pass through the functional graph in topological order (Keras's own ``_run_through_graph``): each
+    BatchNormalization sets its statistics from the input it receives, then runs with them, so every later layer
+    sees normalised inputs. (A probe model and a ``predict`` per layer computes the same, one traced function per
+    layer: minutes for a deep network.)"""
     import keras
 
-    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    for bn in bns:
-        probe = keras.Model(model.inputs, bn.input)
-        a = np.asarray(probe.predict(x, verbose=0, batch_size=len(x)), dtype=np.float64)
-        axes = tuple(range(a.ndim - 1))
-        mean, var = a.mean(axis=axes), a.var(axis=axes) + 1e-3
-        gamma_v = np.full_like(mean, gamma)
-        beta = np.full_like(mean, 0.2)
-        weights = ([gamma_v] if bn.scale else []) + ([beta] if bn.center else []) + [mean, var]
-        bn.set_weights([w.astype(np.float32) for w in weights])
+    def with_stats(op: Any) -> Any:  # noqa: ANN401
+        if not isinstance(op, keras.layers.BatchNormalization):
+            return op
+
+        def call(inp: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            a = np.asarray(keras.ops.convert_to_numpy(inp), dtype=np.float64)
+            axes = tuple(range(a.ndim - 1))
+            mean, var = a.mean(axis=axes), a.var(axis=axes) + 1e-3
+            weights = ([np.full_like(mean, gamma)] if op.scale else []) + \
+                ([np.full_like(mean, 0.2)] if op.center else []) + [mean, var]
+            op.set_weights([w.astype(np.float32) for w in weights])
+            return op(inp, *args, **kwargs)
+
+        return call
+
+    model._run_through_graph(keras.ops.convert_to_tensor(x), operation_fn=with_stats)  # noqa: SLF001
 
 
 def sample_images(n: int, size: int, seed: int = 0) -> np.ndarray:
