@@ -81,7 +81,7 @@ The classic TOCO and tflite_convert flags work verbatim, e.g.
 
 `qconvert inspect MODEL.tflite [--json]` describes any .tflite (tensors, ops, quantization, signatures, sizes).
 
-Exit codes: 0 ok, 1 conversion error, 2 usage error.
+Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 
