@@ -252,7 +252,8 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
         ir_ops_after=graph.op_counts(), passes=stats, quantization=qres, calibration=cal, weight_only=weights,
         debug=debug, precision_search=search, notes=notes, seconds=seconds,
         weights_bytes=(weights_before, constant_bytes(graph)),
-        input_bytes=_input_size(config.input_path), compression=compression, sparsity=sparsity, input_coverage=coverage,
+        input_bytes=_input_size(config.input_path), compression=compression, sparsity=sparsity,
+        input_coverage=coverage,
     )
 
 

@@ -14,7 +14,7 @@ The runs go through the CLI's conversion function in this process (``run_convers
 flags: every flag is a plain value here; parsing is tested elsewhere). The stages that do not depend on the flags
 swept are computed once per distinct input and replayed, to keep some 4,000 conversions within seconds: import and
 passes (a copy of the optimized graph per run), calibration (the ranges it set, by tensor name, keyed by the
-dataset's bytes, the method and the tensors whose means it collects; ``on_batch`` still sees every batch) and the
+graph's tensor names, the dataset's bytes, the method and the tensors whose means it collects; ``on_batch`` still sees every batch) and the
 MSE search of uint8 weight ranges (a pure function of the weights). A sample of combinations runs as real
 processes of the console script, with nothing replayed.
 """
@@ -235,7 +235,9 @@ def replayed(monkeypatch: pytest.MonkeyPatch) -> None:
         for batch in data.batches(64):
             for a in batch:
                 digest.update(a.tobytes())
-        key = (digest.hexdigest(), data.num_samples, method, tuple(sorted(means_for)))
+        # The graph is part of the key: the float model and the QAT graph are calibrated on the same data.
+        key = (digest.hexdigest(), data.num_samples, method, tuple(sorted(means_for)),
+               tuple(sorted(t.name for t in graph.tensors())))
         if key not in calibrations:
             stats = real_calibrate(graph, data, method, progress, means_for)
             calibrations[key] = ({t.name: t.qrange for t in graph.tensors() if t.qrange is not None}, stats)

@@ -130,11 +130,6 @@ def test_io_types_are_the_ones_asked(op: str, io: InferenceType | None, mode: In
         representative_dataset=same_scale_graphs["cal"])).tflite
     m = litert(model)
     want = np.float32 if io is InferenceType.FLOAT else (np.int8 if mode is InferenceType.INT8 else np.uint8)
-    if op in ("matrix_diag", "scatter_nd") and mode is InferenceType.QUANTIZED_UINT8 and io is None:
-        # Known gap (the quantizer's I/O types): an input read only by float ops (here the uint8 float fallback)
-        # stays float although uint8 inputs are asked. This fails once fixed: then drop the case.
-        assert [d["dtype"] for d in m.inputs] == [np.float32, want]
-        pytest.xfail("an input read only by float-fallback ops stays float with integer inputs asked")
     assert [d["dtype"] for d in m.inputs] == [want, want]
     assert [d["dtype"] for d in m.outputs] == [want]
     if io is InferenceType.FLOAT:

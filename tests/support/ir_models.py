@@ -80,7 +80,7 @@ def build(input_shape: tuple[int, ...], layers: list[Layer]) -> Model:
 
 def calibrated(model: Model, x: np.ndarray) -> Model:
     """Give the model's activations min/max ranges on ``x`` (samples on the first axis)."""
-    calibrate(model.graph, Dataset((x.astype(np.float32),), "test"), CalibrationMethod.MINMAX)
+    calibrate(model.graph, Dataset.in_memory([x.astype(np.float32)], "test"), CalibrationMethod.MINMAX)
     return model
 
 
