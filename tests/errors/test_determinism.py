@@ -62,9 +62,11 @@ def test_saved_model_twice_gives_the_same_bytes(mode: str, capsys: pytest.Captur
 
 
 def test_modes_really_differ(capsys: pytest.CaptureFixture[str], models: Models, out_dir: Path) -> None:
-    """The hashes compared above are of different models (the flags are not ignored)."""
+    """The hashes compared above are of different models (the flags are not ignored). Percentile and mse are left
+    out: they keep the minmax range wherever clipping does not gain on held-out samples, so on this model they may
+    rightly write the minmax file."""
     hashes = {m: _convert(capsys, [f"--input_file={models.graph}", *_flags(models, m)], out_dir / f"{m}.tflite")
-              for m in ("float", "uint8-dataset", "int8-minmax", "int8-percentile", "dynamic-range", "float16")}
+              for m in ("float", "uint8-dataset", "int8-minmax", "int8-float-io", "dynamic-range", "float16")}
     assert len(set(hashes.values())) == len(hashes), hashes
 
 
