@@ -21,7 +21,7 @@ from types import FrameType
 
 import click
 
-from converter.config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat
+from converter.config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat, Optimize
 from converter.errors import QConvertError, UsageError
 
 from . import classic_flags as classic
@@ -134,6 +134,14 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
               show_default=True, help="How activation ranges are chosen from the representative data: minmax "
               "(TensorFlow's); percentile, mse and entropy propose clipped ranges, kept only where they lower the "
               "model's error on held-back calibration samples.")
+@click.option("--optimize", type=click.Choice([o.value for o in Optimize]),
+              help="tf.lite.Optimize for TOCO users. default, size and latency are one mode, as in TensorFlow 2.x "
+                   "(OPTIMIZE_FOR_SIZE/LATENCY are deprecated aliases of DEFAULT): with --representative_dataset, "
+                   "--inference_type=INT8 with float fallback and float input/output; without, int8 weights and "
+                   "float activations (--post_training_quantize). accuracy: that INT8 model (same ops, same size) "
+                   "with each tensor's range from the calibrator (minmax/percentile/mse/entropy) that gains most on "
+                   "held-back calibration samples, and per-channel bias correction only where it gains there; "
+                   "needs --representative_dataset.")
 @click.option("--per_tensor", is_flag=True, help="INT8: per-tensor weights instead of per-channel.")
 @click.option("--bias_correction", is_flag=True,
               help="INT8 per-channel weights: subtract from each bias the mean shift weight rounding causes, "
@@ -213,6 +221,9 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     if integer_only and not itype.is_quantized:
         raise UsageError("--target_ops=TFLITE_BUILTINS_INT8 asks for integer kernels only; add "
                          "--inference_type=INT8 (or QUANTIZED_UINT8) and --representative_dataset")
+    optimize = Optimize(kw["optimize"]) if kw.get("optimize") else None
+    if optimize is not None:
+        itype, input_type, ptq = _optimize(optimize, itype, input_type, ptq, kw)
     config = ConversionConfig(
         input_path=path,
         output_path=Path(str(kw["output_file"])),
@@ -232,6 +243,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         calibration_method=CalibrationMethod(str(kw.get("calibration_method") or "minmax")),
         per_tensor=bool(kw.get("per_tensor")),
         bias_correction=bool(kw.get("bias_correction")),
+        optimize_accuracy=optimize is Optimize.ACCURACY,
         allow_float_fallback=not (kw.get("no_float_fallback") or integer_only),
         post_training_quantize=ptq,
         quantize_to_float16=fp16,
@@ -278,6 +290,23 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         raise UsageError(f"--int16_layers raises layers of an 8-bit model to int16x8; it needs --inference_type=INT8 "
                          f"or QUANTIZED_UINT8 (with --inference_type={config.inference_type.value} it means nothing)")
     return config
+
+
+def _optimize(optimize: Optimize, itype: InferenceType, input_type: object, ptq: bool,
+              kw: dict[str, object]) -> tuple[InferenceType, object, bool]:
+    """--optimize as tf.lite.Optimize (help text): the inference type, input type and --post_training_quantize it
+    implies; an explicit --inference_type=INT8/QUANTIZED_UINT8 is kept as given."""
+    dataset = kw.get("representative_dataset") is not None
+    if optimize is Optimize.ACCURACY and not dataset:
+        raise UsageError("--optimize=accuracy chooses ranges and biases on calibration data: add "
+                         "--representative_dataset")
+    if itype.is_quantized or ptq:
+        return itype, input_type, ptq
+    if not dataset:
+        return itype, input_type, True  # TensorFlow's DEFAULT without a dataset: dynamic range
+    if kw.get("inference_output_type") is None:
+        kw["inference_output_type"] = InferenceType.FLOAT.value
+    return InferenceType.INT8, input_type or InferenceType.FLOAT.value, False
 
 
 def _check_io_types(config: ConversionConfig) -> None:

@@ -52,6 +52,18 @@ class ModelCheck:
     count_max: int = -1
 
 
+class Optimize(enum.Enum):
+    """--optimize: TensorFlow's tf.lite.Optimize for TOCO users, plus ``accuracy``. In TF 2.x DEFAULT,
+    OPTIMIZE_FOR_SIZE and OPTIMIZE_FOR_LATENCY are one mode (the latter two deprecated: "Does the same as
+    DEFAULT"): weights quantized; with a representative dataset, activations too (INT8, float fallback, float I/O).
+    ACCURACY is that INT8 model (same ops, same size) with ranges and biases chosen for accuracy."""
+
+    DEFAULT = "default"
+    ACCURACY = "accuracy"
+    SIZE = "size"
+    LATENCY = "latency"
+
+
 class CalibrationMethod(enum.Enum):
     """How activation ranges are chosen from representative data."""
 
@@ -95,6 +107,9 @@ class ConversionConfig:
     per_tensor: bool = False
     # Bias correction for per-channel int8 weights too (per-tensor and uint8 weights always get it).
     bias_correction: bool = False
+    # --optimize=accuracy: each tensor's range from the calibrator that gains most on held-back calibration
+    # samples, and per-channel bias correction where it gains there (range_select.choose_best).
+    optimize_accuracy: bool = False
     allow_float_fallback: bool = True
     post_training_quantize: bool = False
     quantize_to_float16: bool = False

@@ -9,7 +9,8 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -40,7 +41,7 @@ from .quantize.coverage import CoverageCounter, InputCoverage
 from .quantize.plan import plan
 from .quantize.bias_correction import bias_correction_inputs
 from .quantize.quantizer import QuantizeResult, quantize_graph
-from .quantize.range_select import choose_ranges
+from .quantize.range_select import PROPOSERS, choose_best, choose_ranges
 from .quantize.weights_only import WeightOnlyResult, dynamic_range, float16
 from .toco_rules import apply_arrays_extra_info, check_import, nudge_weights_for_fast_gemm
 
@@ -188,15 +189,32 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                 sig_names = graph.signature.input_names if graph.signature else ()
                 counter = CoverageCounter([s.signature_name for s in specs_for(graph.inputs, sig_names)],
                                           opts.input_stats, opts.stats_dtype)
-                cal = calibrate(graph, data, config.calibration_method,
-                                progress.advance if progress is not None else None,
-                                means_for=bias_correction_inputs(graph) if not opts.weights_per_channel
-                                or opts.per_channel_bias_correction else (),
-                                on_batch=counter.update if counter.active else None)
+                best = config.optimize_accuracy
+                means_for = bias_correction_inputs(graph) if best or not opts.weights_per_channel \
+                    or opts.per_channel_bias_correction else ()
+                cal = calibrate(graph, data, CalibrationMethod.MSE if best else config.calibration_method,
+                                progress.advance if progress is not None else None, means_for=means_for,
+                                on_batch=counter.update if counter.active else None,
+                                propose=PROPOSERS if best else ())
                 coverage = counter.result()
-                opts = replace(opts, activation_means=cal.channel_means, internal_ranges=cal.internal_ranges)
+                internal = cal.internal_ranges if not best else {  # ops' internal values keep min/max
+                    node: {k: cal.minmax.get(f"{node}/{k}", r) for k, r in ranges.items()}
+                    for node, ranges in cal.internal_ranges.items()}
+                opts = replace(opts, activation_means=cal.channel_means, internal_ranges=internal)
                 release_free_memory()  # calibration's TensorFlow working set
-            if config.calibration_method is not CalibrationMethod.MINMAX:
+            if config.optimize_accuracy:
+                with _phase(seconds, "select_ranges", progress):
+                    acc = choose_best(graph, opts, data, cal, means_for)
+                opts = replace(opts, per_channel_bias_correction=opts.per_channel_bias_correction or acc.bias_correction)
+                m = acc.measured_db
+                notes.append(f"--optimize=accuracy: clipped ranges {'on' if acc.clipped else 'off'} "
+                             f"({acc.ranges.kept} of {acc.ranges.proposed} tensors proposed: "
+                             f"{_counts(acc.ranges.picks)}), per-channel bias correction "
+                             f"{'on' if acc.bias_correction else 'off'}, measured in LiteRT on held-back calibration "
+                             "samples: " + ", ".join(f"{'clipped' if c else 'min/max'}"
+                                                     f"{' + bias corr.' if b else ''} {db:.2f} dB"
+                                                     for (c, b), db in m.items()))
+            elif config.calibration_method is not CalibrationMethod.MINMAX:
                 with _phase(seconds, "select_ranges", progress):
                     choice = choose_ranges(graph, opts, data, config.calibration_method, cal)
                 notes.append(f"--calibration_method {config.calibration_method.value}: {choice.kept} of "
@@ -255,6 +273,12 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
         input_bytes=_input_size(config.input_path), compression=compression, sparsity=sparsity,
         input_coverage=coverage,
     )
+
+
+def _counts(picks: Mapping[str, str]) -> str:
+    """'mse 3, percentile 1' from tensor -> calibrator picks ('none' when empty)."""
+    counts = Counter(picks.values())
+    return ", ".join(f"{m} {counts[m]}" for m in sorted(counts)) or "none"
 
 
 def _hold_out(data: Dataset) -> tuple[Dataset, list[np.ndarray]]:

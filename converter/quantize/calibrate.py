@@ -18,7 +18,7 @@ from ..errors import CalibrationError
 from ..ir import Graph, QuantRange, RangeSource, Tensor
 from ..tf_runtime import tensorflow
 from .dataset import Dataset
-from .observers import SAMPLE_PER_BATCH, make_observer, needs_sample
+from .observers import SAMPLE_PER_BATCH, make_observer, needs_sample, range_as
 
 BATCH = 16
 ACTIVATION_BUDGET = 8 * 2**20
@@ -38,6 +38,8 @@ class CalibrationStats:
     internal_ranges: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     # Each calibrated tensor's observed min and max, by name (what minmax would choose; range_select compares).
     minmax: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # The ranges other methods would choose from the same samples (``propose``), by method, then tensor name.
+    proposals: dict[CalibrationMethod, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
 
 def activations(graph: Graph) -> list[Tensor]:
@@ -80,10 +82,12 @@ def _summarizer(with_sample: bool, means_for: Collection[str]) -> Callable[[Tens
 
 def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
               progress: ProgressFn | None = None, means_for: Collection[str] = (),
-              on_batch: Callable[[list[np.ndarray]], None] | None = None) -> CalibrationStats:
+              on_batch: Callable[[list[np.ndarray]], None] | None = None,
+              propose: Collection[CalibrationMethod] = ()) -> CalibrationStats:
     """Give every float activation without a fake-quant range a calibrated range (``QuantRange``); for the
-    tensors named in ``means_for``, also the per-channel (last axis) mean. ``on_batch`` sees each batch of inputs
-    (statistics of the data itself, e.g. how much of it the input quantization covers)."""
+    tensors named in ``means_for``, also the per-channel (last axis) mean; for each method in ``propose``
+    (sampling methods, with a sampling ``method``), the range it would choose. ``on_batch`` sees each batch of
+    inputs (statistics of the data itself, e.g. how much of it the input quantization covers)."""
     from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
     from ..frontend.registry import INTERNALS  # noqa: PLC0415
 
@@ -124,11 +128,13 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
         if progress is not None:
             progress(min(start + batch, n), n)
     means: dict[str, np.ndarray] = {}
-    minmax: dict[str, tuple[float, float]] = {}
-    for i, (t, obs) in enumerate(zip(targets, observers, strict=True)):
-        lo, hi = obs.range()
-        if np.isfinite(obs.lo):  # type: ignore[attr-defined]  (every observer is a MinMaxObserver)
-            minmax[t.name] = (float(obs.lo), float(obs.hi))  # type: ignore[attr-defined]
+    minmax: dict[str, tuple[float, float]] = {t.name: (float(obs.lo), float(obs.hi))  # type: ignore[attr-defined]
+                                              for t, obs in zip(targets, observers, strict=True)
+                                              if np.isfinite(obs.lo)}  # type: ignore[attr-defined]
+    proposals = {m: {t.name: range_as(obs, m) for t, obs in zip(targets, observers, strict=True) if t.name in minmax}
+                 for m in propose if sampled}
+    for i, (t, obs) in enumerate(zip(targets, observers, strict=True)):  # (every observer is a MinMaxObserver)
+        lo, hi = proposals[method][t.name] if t.name in proposals.get(method, {}) else obs.range()
         t.qrange = QuantRange.per_tensor(lo, hi, RangeSource.CALIBRATION)
         if sums[i] is not None and rows[i]:
             means[t.name] = sums[i] / rows[i]  # type: ignore[operator]
@@ -136,4 +142,4 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     for node_name, name, t in internal:
         ranges.setdefault(node_name, {})[name] = (min(t.qrange.min), max(t.qrange.max))  # type: ignore[union-attr]
     return CalibrationStats(samples=n, tensors=len(targets) - len(internal), method=method, channel_means=means,
-                            internal_ranges=ranges, minmax=minmax)
+                            internal_ranges=ranges, minmax=minmax, proposals=proposals)

