@@ -23,7 +23,7 @@ from .backend.sparse import SparsityResult, apply_sparsity
 from .backend.layout import ModelFile
 from .config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat, OutputFormat
 from .debug_layers import DebugReport, analyse
-from .errors import ArrayNameError, CalibrationError, OutputError, QuantizationError, UsageError
+from .errors import ArrayNameError, CalibrationError, ConversionError, OutputError, QuantizationError, UsageError
 from .frontend.graphdef import load_graph_def
 from .frontend.handlers.custom import register_opdefs
 from .frontend.importer import ImportOptions, ImportResult, import_graph_def
