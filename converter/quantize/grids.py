@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph, QuantParams
-from .quantizer import QuantizeOptions, _is_float, _Quantizer
+from .quantizer import QuantizeOptions, _Quantizer
+from .range_sharing import is_float as _is_float
 from .spec import In, input_role
 
 

@@ -4,7 +4,7 @@ Steps, each driven by the spec table (quantize.spec):
  1. choose the nodes that run integer kernels; the rest stay float (listed, or an error without fallback);
  2. give every activation its parameters: fixed by the kernel, shared with the input (same-scale ops), or from
     its range; a range on a same-scale op's output flows back to its input when the input has none; addends
-    computed only to be summed share the sum's range;
+    computed only to be summed share the sum's range (quantize.range_sharing);
  3. quantize constants (weights, int32 biases with scale = input scale x weight scale, constant operands);
  4. insert QUANTIZE / DEQUANTIZE where float and integer regions meet, at the graph's inputs and outputs for the
     requested I/O types, and requantize where a kernel needs its input at the output's scale.
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import InputStats
 from ..errors import QuantizationError
-from ..ir import Activation, Graph, Node, QuantParams, QuantRange, RangeSource, Tensor
+from ..ir import Graph, Node, QuantParams, QuantRange, RangeSource, Tensor
 from .params import (
     activation_params,
     bias_params,
@@ -37,14 +37,11 @@ from .params import (
 from .bias_correction import correction
 from .precision import LayerPrecision, Precision, PrecisionPlan
 from .qmath import INT8, INT16, UINT8
+from .range_sharing import RangeSharing
+from .range_sharing import is_float as _is_float
 from .spec import FLOAT_REASONS, In, OpQuantSpec, Out, has_kernel, input_role, node_spec
 
 FLOAT32 = np.dtype(np.float32)
-# An add shares one range with its addends only if that costs at most 1 dB of its rounding noise (10^0.1): the
-# addends' headroom repaid up to 0.7 dB in every recurrent cell measured (Keras LSTM/GRU/SimpleRNN adds, noise
-# ratios 0.75-1.17, SQNR +0.2 to +3.7 dB); a narrow operand on a grid widened beyond the sum's loses more than the
-# headroom gives (Keras 3 LayerNormalization's x*inv + (beta - mean*inv): ratio 1.37, -0.44 dB).
-_SHARED_SUM_MAX_NOISE = 10 ** 0.1
 
 
 @dataclass(frozen=True)
@@ -93,15 +90,6 @@ class QuantizeResult:
     kept_8bit: list[FloatNode] = field(default_factory=list)
 
 
-def _is_float(t: Tensor | None) -> bool:
-    return t is not None and t.dtype == FLOAT32
-
-
-def _calibrated(t: Tensor) -> bool:
-    """A per-tensor range from data (calibration), not a trained fake-quant grid."""
-    return t.qrange is not None and not t.qrange.fake_quant and not t.qrange.per_channel
-
-
 def has_float_tensors(node: Node) -> bool:
     """Whether ``node`` reads or writes float32 (only such nodes are quantized; integer and bool ops stay as they
     are)."""
@@ -131,7 +119,7 @@ def integer_kernel_refusal(node: Node, dtype: np.dtype) -> str | None:
     return None
 
 
-class _Quantizer:
+class _Quantizer(RangeSharing):
     def __init__(self, graph: Graph, opts: QuantizeOptions) -> None:
         self.g = graph
         self.o = opts
@@ -219,151 +207,6 @@ class _Quantizer:
         if readers:
             return max(readers, key=lambda d: d.itemsize)
         return self.o.plan.default.precision.activation_dtype
-
-    # ---- 2. parameters of activations
-    def propagate_back(self) -> None:
-        for node in reversed(self.g.nodes):
-            spec = self.qnodes.get(id(node))
-            if spec is None or spec.output is not Out.SAME:
-                continue
-            x = node.inputs[spec.data_input]
-            for y in node.outputs:
-                if x is None or x.is_const or x.qrange is not None or y.qrange is None:
-                    continue
-                x.qrange = QuantRange(y.qrange.min, y.qrange.max, None, y.qrange.num_bits, y.qrange.narrow_range,
-                                      y.qrange.fake_quant, RangeSource.PROPAGATED)
-
-    def union_concat_ranges(self) -> None:
-        """A concatenation (or pack) whose output has no range of its own takes the union of its inputs' ranges
-        (TOCO's rule, which SSD exports rely on: FakeQuant after each head, none after the concat)."""
-        for node in self.g.nodes:
-            spec = self.qnodes.get(id(node))
-            if spec is None or not spec.variadic or spec.inputs[0] is not In.SAME_AS_OUT or len(node.outputs) != 1:
-                continue
-            y = node.outputs[0]
-            rs = [self._range_through_same(t) for t in node.inputs if t is not None and not t.is_const]
-            if y.qrange is not None or not rs or any(r is None or r.per_channel for r in rs):
-                continue
-            lo = min(min(r.min) for r in rs)  # type: ignore[union-attr]
-            hi = max(max(r.max) for r in rs)  # type: ignore[union-attr]
-            y.qrange = rs[0] if all(r == rs[0] for r in rs) else \
-                QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED)
-
-    def cover_same_input_ranges(self) -> None:
-        """An op whose output range must cover its same-scale inputs' (``output_covers_same``: within those bounds)
-        takes the union of its calibrated output range and theirs; a FakeQuant output range is kept."""
-        for node in self.g.nodes:
-            spec = self.qnodes.get(id(node))
-            if spec is None or spec.output_covers_same is None or not node.outputs:
-                continue
-            bound_lo, bound_hi = spec.output_covers_same
-            y = node.outputs[0]
-            rs = [self._range_through_same(t) for t, role in zip(node.inputs, spec.inputs, strict=False)
-                  if role is In.SAME_AS_OUT and t is not None and not t.is_const]
-            rs = [r for r in rs if r is not None and not r.per_channel]
-            if y.qrange is None or y.qrange.fake_quant or y.qrange.per_channel or not rs:
-                continue
-            lo = min(min(y.qrange.min), *(max(min(r.min), bound_lo) for r in rs))
-            hi = max(max(y.qrange.max), *(min(max(r.max), bound_hi) for r in rs))
-            if (lo, hi) != (min(y.qrange.min), max(y.qrange.max)):
-                y.qrange = QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED)
-
-    def _range_through_same(self, t: Tensor) -> QuantRange | None:
-        """``t``'s range, or that of the tensor a chain of same-scale ops (reshape, pad ...) passes on to it."""
-        while t.qrange is None and t.producer is not None:
-            spec = self.qnodes.get(id(t.producer))
-            src = t.producer.inputs[spec.data_input] if spec is not None and spec.output is Out.SAME else None
-            if src is None:
-                return None
-            t = src
-        return t.qrange
-
-    def _rescales(self, spec: OpQuantSpec, dt: np.dtype) -> bool:
-        """Whether the kernel rescales inputs itself and they keep their own parameters (uint8 concatenation)."""
-        return dt == UINT8 and spec.uint8_rescales_inputs and self.o.concat_input_ranges is not True
-
-    def share_sum_ranges(self) -> None:
-        """Addends computed only to be summed share the sum's range. For an integer add without a fused activation
-        whose two inputs are activations with no other reader, each produced by a layer with a free output range,
-        the inputs and the output take one range, the union of their calibrated ranges (adds chained through such
-        sums share one). Then:
-
-        * the kernel adds exactly: one scale and zero point in and out, q_y = q_a + q_b - zp, so the sum carries
-          the addends' rounding noise, 2 s_y^2 / 12, instead of theirs and its own, (s_a^2 + s_b^2 + s_y^2) / 12:
-          no more noise as long as s_a^2 + s_b^2 >= s_y^2 (addends spanning ~70% of the sum's range, as usual);
-        * each addend gets the sum's headroom. A range calibrated on few values is narrow, and an addend's clips
-          first on inputs beyond the calibration set: in Keras' SimpleRNN (h = tanh(x W + h U) per step) on
-          held-out sequences, x W at step 4 kept 28.0 dB on its own range and 40.7 dB on the sum's; the output
-          went from 30.1 to 33.8 dB (LSTM 24.0 -> 27.0, GRU 25.1 -> 26.2).
-
-        TensorFlow's converter ends up with the sum's range on one input of each add, the first with the sum's
-        shape and no other reader (its calibration runs ADD in place on that input's buffer). Here the range is
-        shared only where the add becomes exact: an addend with other readers (a residual shortcut) keeps its grid,
-        since the sum is rounded anyway and a coarser addend only adds noise (TensorFlow's rule took ResNet50 from
-        15.8 to 14.8 dB here), and a fused ReLU's output grid cannot hold signed addends. Nor where the shared grid,
-        the union of the three ranges, costs more than 1 dB of the add's rounding noise (``_shared_sum_noise``):
-        addends of opposite signs whose sum cancels (LayerNormalization's x*inv + (beta - mean*inv)) widen the grid
-        beyond the sum's own and put the narrow one on a grid several times coarser, which no headroom repays.
-        LiteRT's ADD rescales each input itself, so either way the kernel is valid."""
-        parent: dict[int, Tensor] = {}
-
-        def root(t: Tensor) -> Tensor:
-            while id(t) in parent:
-                t = parent[id(t)]
-            return t
-
-        members: dict[int, Tensor] = {}
-        for node in self.g.nodes:
-            spec = self.qnodes.get(id(node))
-            if spec is None or not spec.sums_inputs or not self._sum_shares_range(node):
-                continue
-            y = node.outputs[0]
-            for x in node.inputs:
-                a, b = root(x), root(y)  # type: ignore[arg-type]
-                if a is not b:
-                    parent[id(a)] = b
-            members.update((id(t), t) for t in (*node.inputs, y) if t is not None)
-            self.result.shared_sum_ranges += 1
-        clusters: dict[int, list[Tensor]] = {}
-        for t in members.values():
-            clusters.setdefault(id(root(t)), []).append(t)
-        for ts in clusters.values():
-            lo = min(min(t.qrange.min) for t in ts)  # type: ignore[union-attr]
-            hi = max(max(t.qrange.max) for t in ts)  # type: ignore[union-attr]
-            shared = QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED)
-            for t in ts:
-                t.qrange = shared
-
-    def _sum_shares_range(self, node: Node) -> bool:
-        """Whether ``node`` (a sum) and its addends can share one range: see ``share_sum_ranges``."""
-        if len(node.inputs) != 2 or len(node.outputs) != 1 or node.inputs[0] is node.inputs[1]:
-            return False
-        if getattr(node.attrs, "activation", Activation.NONE) is not Activation.NONE:
-            return False
-        if not _calibrated(node.outputs[0]):
-            return False
-        for x in node.inputs:
-            if x is None or x.is_const or not _is_float(x) or not _calibrated(x) or self.g.is_output(x) \
-                    or len(x.consumers) != 1:
-                return False
-            prod = x.producer
-            pspec = self.qnodes.get(id(prod)) if prod is not None else None
-            if pspec is None or pspec.output is not Out.FREE or len(prod.outputs) != 1:  # type: ignore[union-attr]
-                return False
-            if self.node_dt[id(prod)] != self.node_dt[id(node)]:  # type: ignore[arg-type]
-                return False  # an addend of another precision is requantized anyway
-        return self._shared_sum_noise(node) <= _SHARED_SUM_MAX_NOISE
-
-    def _shared_sum_noise(self, node: Node) -> float:
-        """Rounding noise of ``node``'s add on one shared grid over that on its own grids: 2 s_u^2 over
-        s_a^2 + s_b^2 + s_y^2 (s_u: the scale of the union of the three ranges)."""
-        ts = (*node.inputs, node.outputs[0])
-        dt = self.node_dt[id(node)]
-        scales = [activation_params(t.qrange, dt).scale[0] for t in ts]  # type: ignore[union-attr,arg-type]
-        lo = min(min(t.qrange.min) for t in ts)  # type: ignore[union-attr]
-        hi = max(max(t.qrange.max) for t in ts)  # type: ignore[union-attr]
-        union = activation_params(QuantRange.per_tensor(lo, hi, RangeSource.PROPAGATED), dt).scale[0]
-        return 2 * union**2 / sum(s**2 for s in scales)
 
     def _range_params(self, t: Tensor, missing: list[Tensor]) -> QuantParams | None:
         if t.qrange is not None:

@@ -22,7 +22,7 @@ SCATTER_ND's cells no index names), so its output grid has zero point 0 (quantiz
 then the real 0. A uint8 grid with zero point 0 holds no negative value: those kernels run in int8 only.
 Sums (``sums_inputs``): the kernel adds its two activation inputs; addends computed only for it share the output's
 range, so the integer kernel adds exactly, unless the shared grid costs the add over 1 dB of rounding noise
-(quantizer.share_sum_ranges).
+(range_sharing.RangeSharing.share_sum_ranges).
 """
 
 from __future__ import annotations

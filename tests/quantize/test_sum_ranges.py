@@ -1,4 +1,4 @@
-"""Addends computed only to be summed share the sum's range (quantizer.share_sum_ranges).
+"""Addends computed only to be summed share the sum's range (range_sharing.RangeSharing.share_sum_ranges).
 
 The graph is one recurrent step, s = x W + b + h U, y = tanh(s), built in the IR with ranges calibrated on a few
 samples, as an unrolled SimpleRNN quantizes it. Checked against references: the integer ADD equals q_a + q_c - zp
@@ -19,7 +19,7 @@ import pytest
 from converter.backend.writer import write_tflite
 from converter.ir import Activation, Graph, QuantRange, RangeSource, Tensor
 from converter.ir.attrs import FullyConnectedAttrs, FusedActivationAttrs
-from converter.quantize import quantizer, spec
+from converter.quantize import range_sharing, spec
 from converter.quantize.params import activation_params
 from converter.quantize.precision import Precision, PrecisionPlan
 from converter.quantize.qmath import INT8
@@ -231,7 +231,7 @@ def test_no_shared_range_when_the_union_costs_resolution(monkeypatch: pytest.Mon
         noise, res, ranges = held_out_noise(seed)
         assert res.shared_sum_ranges == 0
         own += noise
-    monkeypatch.setattr(quantizer, "_SHARED_SUM_MAX_NOISE", float("inf"))
+    monkeypatch.setattr(range_sharing, "_SHARED_SUM_MAX_NOISE", float("inf"))
     shared = 0.0
     for seed in range(30, 33):
         noise, res, _ = held_out_noise(seed)
