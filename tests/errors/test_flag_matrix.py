@@ -230,16 +230,16 @@ def replayed(monkeypatch: pytest.MonkeyPatch) -> None:
         return searches[key]
 
     def calibrate(graph: Any, data: Any, method: Any, progress: Any = None, means_for: Any = (),  # noqa: ANN401
-                  on_batch: Callable[[list[np.ndarray]], None] | None = None) -> Any:  # noqa: ANN401
+                  on_batch: Callable[[list[np.ndarray]], None] | None = None, propose: Any = ()) -> Any:  # noqa: ANN401
         digest = hashlib.sha256()
         for batch in data.batches(64):
             for a in batch:
                 digest.update(a.tobytes())
         # The graph is part of the key: the float model and the QAT graph are calibrated on the same data.
         key = (digest.hexdigest(), data.num_samples, method, tuple(sorted(means_for)),
-               tuple(sorted(t.name for t in graph.tensors())))
+               tuple(sorted(m.value for m in propose)), tuple(sorted(t.name for t in graph.tensors())))
         if key not in calibrations:
-            stats = real_calibrate(graph, data, method, progress, means_for)
+            stats = real_calibrate(graph, data, method, progress, means_for, propose=propose)
             calibrations[key] = ({t.name: t.qrange for t in graph.tensors() if t.qrange is not None}, stats)
         ranges, stats = calibrations[key]
         for t in graph.tensors():
