@@ -286,6 +286,9 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
                                            or config.representative_dataset is None):
         raise UsageError("--target_sqnr raises layers of an 8-bit model, measured on held-out representative "
                          "samples: it needs --inference_type=INT8 or QUANTIZED_UINT8 and --representative_dataset")
+    if config.bias_correction and (not config.inference_type.is_quantized or config.representative_dataset is None):
+        raise UsageError("--bias_correction corrects the biases of quantized weights from calibration data: it needs "
+                         "--inference_type=INT8 (or QUANTIZED_UINT8, INT16X8) and --representative_dataset")
     if config.int16_layers and config.inference_type not in (InferenceType.INT8, InferenceType.QUANTIZED_UINT8):
         raise UsageError(f"--int16_layers raises layers of an 8-bit model to int16x8; it needs --inference_type=INT8 "
                          f"or QUANTIZED_UINT8 (with --inference_type={config.inference_type.value} it means nothing)")

@@ -561,3 +561,12 @@ def test_optimize_as_tensorflow(mode: str, graphs: dict[str, Any], capsys: pytes
                    tmp_path / "d.tflite") == int8
     assert "QUANTIZE" in ops(int8) and "DEQUANTIZE" in ops(int8)  # integer inside, float input and output
     refused(capsys, [*base, "--optimize=accuracy"], tmp_path / "e.tflite", EXIT_USAGE, "--representative_dataset")
+
+
+def test_bias_correction_needs_a_quantized_model_and_data(graphs: dict[str, Any], capsys: pytest.CaptureFixture[str],
+                                                          tmp_path: Path) -> None:
+    """--bias_correction without calibration data, or on a float model, would do nothing: a usage error, never a
+    silently ignored flag."""
+    base = [f"--input_file={graphs['float']}", "--input_shapes=1,8,8,3", "--bias_correction"]
+    refused(capsys, base, tmp_path / "a.tflite", EXIT_USAGE, "--bias_correction", "--representative_dataset")
+    refused(capsys, [*base, "--post_training_quantize"], tmp_path / "b.tflite", EXIT_USAGE, "--inference_type=INT8")
