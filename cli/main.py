@@ -145,7 +145,8 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
 @click.option("--per_tensor", is_flag=True, help="INT8: per-tensor weights instead of per-channel.")
 @click.option("--bias_correction", is_flag=True,
               help="INT8 per-channel weights: subtract from each bias the mean shift weight rounding causes, "
-                   "estimated from calibration (per-tensor and uint8 weights always get it); needs --representative_dataset.")
+                   "estimated from calibration (per-tensor and uint8 weights always get it); needs "
+                   "--representative_dataset.")
 @click.option("--no_float_fallback", is_flag=True, help="Fail if some op cannot run as an integer kernel.")
 @click.option("--float_layers", help="Keep these nodes float: names or regular expressions, comma-separated.")
 @click.option("--int16_layers",
