@@ -232,6 +232,7 @@ def test_no_shared_range_when_the_union_costs_resolution(monkeypatch: pytest.Mon
         assert res.shared_sum_ranges == 0
         own += noise
     monkeypatch.setattr(range_sharing, "_SHARED_SUM_MAX_NOISE", float("inf"))
+    monkeypatch.setattr(range_sharing, "_SHARED_SUM_MAX_COARSENING", float("inf"))
     shared = 0.0
     for seed in range(30, 33):
         noise, res, _ = held_out_noise(seed)
