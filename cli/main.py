@@ -143,6 +143,11 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
                    "held-back calibration samples, and per-channel bias correction only where it gains there; "
                    "needs --representative_dataset.")
 @click.option("--per_tensor", is_flag=True, help="INT8: per-tensor weights instead of per-channel.")
+@click.option("--equalize", is_flag=True,
+              help="Cross-layer equalization for per-tensor weights (QUANTIZED_UINT8, INT8 --per_tensor): rescale "
+                   "the channels of consecutive layers (conv/depthwise/dense through ReLU or none, pooling, mean) "
+                   "so that each channel's weight range is equal on both sides; the float model is unchanged. Off "
+                   "by default: it also changes the activations' ranges, and gains or loses depending on the model.")
 @click.option("--bias_correction", is_flag=True,
               help="INT8 per-channel weights: subtract from each bias the mean shift weight rounding causes, "
                    "estimated from calibration (per-tensor and uint8 weights always get it); needs "
@@ -243,6 +248,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         num_calibration_samples=kw.get("num_calibration_samples"),  # type: ignore[arg-type]
         calibration_method=CalibrationMethod(str(kw.get("calibration_method") or "minmax")),
         per_tensor=bool(kw.get("per_tensor")),
+        equalize=bool(kw.get("equalize")),
         bias_correction=bool(kw.get("bias_correction")),
         optimize_accuracy=optimize is Optimize.ACCURACY,
         allow_float_fallback=not (kw.get("no_float_fallback") or integer_only),
@@ -290,6 +296,9 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     if config.bias_correction and (not config.inference_type.is_quantized or config.representative_dataset is None):
         raise UsageError("--bias_correction corrects the biases of quantized weights from calibration data: it needs "
                          "--inference_type=INT8 (or QUANTIZED_UINT8, INT16X8) and --representative_dataset")
+    if config.equalize and not config.inference_type.is_quantized:
+        raise UsageError("--equalize rescales weights for integer quantization; it needs --inference_type="
+                         f"{InferenceType.quantized_names()} (a float model gains nothing from it)")
     if config.int16_layers and config.inference_type not in (InferenceType.INT8, InferenceType.QUANTIZED_UINT8):
         raise UsageError(f"--int16_layers raises layers of an 8-bit model to int16x8; it needs --inference_type=INT8 "
                          f"or QUANTIZED_UINT8 (with --inference_type={config.inference_type.value} it means nothing)")

@@ -105,6 +105,8 @@ class ConversionConfig:
     num_calibration_samples: int | None = None
     calibration_method: CalibrationMethod = CalibrationMethod.MINMAX
     per_tensor: bool = False
+    # --equalize: cross-layer equalization of consecutive layers' weights before calibration (passes/equalize.py).
+    equalize: bool = False
     # Bias correction for per-channel int8 weights too (per-tensor and uint8 weights always get it).
     bias_correction: bool = False
     # --optimize=accuracy: each tensor's range from the calibrator that gains most on held-back calibration

@@ -32,6 +32,7 @@ from .frontend.saved_model import load_saved_model
 from .ir import Graph, RangeSource, Signature
 from .memory import release_free_memory
 from .passes.fake_quant import DropFakeQuant, MaterializeFakeQuant
+from .passes.equalize import CrossLayerEqualization
 from .passes.manager import PassManager, PassStats, default_phases
 from .quantize.calibrate import CalibrationStats, calibrate
 from .quantize.compress import CompressionResult, transform_weights
@@ -161,6 +162,8 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
         stats = manager.run(graph)
         if dropped:
             stats.fired = {DropFakeQuant.name: dropped, **stats.fired}
+        if config.equalize and config.inference_type.is_quantized:
+            notes.append(equalize(graph, stats))
     _dump(config, graph, "2_after_passes")
     if config.arrays_extra_info is not None:
         notes.extend(apply_arrays_extra_info(graph, config.arrays_extra_info))
@@ -326,6 +329,17 @@ def _dump(config: ConversionConfig, graph: Graph, stage: str) -> None:
             (directory / f"{stage}.dot").write_text(to_dot(graph, stage))
         except OSError as e:
             raise OutputError(f"cannot write the graph dump into {directory}: {e.strerror}; fix {flag}") from None
+
+
+def equalize(graph: Graph, stats: PassStats) -> str:
+    """Cross-layer equalization after the passes (activations fused, batch norms folded), before calibration
+    (the activations between equalized layers change range): counted in ``stats``; a note saying what it did."""
+    t0 = time.perf_counter()
+    fired = sum(CrossLayerEqualization().run(g) for g in graph.all_graphs())
+    stats.seconds[CrossLayerEqualization.name] = time.perf_counter() - t0
+    stats.fired[CrossLayerEqualization.name] = fired
+    return (f"cross-layer equalization: {fired} layer pair(s) rescaled to equal per-channel weight ranges (the "
+            "float model is unchanged; --no_equalize to skip)")
 
 
 def _video(config: ConversionConfig) -> Callable[[str, Graph], None] | None:

@@ -570,3 +570,12 @@ def test_bias_correction_needs_a_quantized_model_and_data(graphs: dict[str, Any]
     base = [f"--input_file={graphs['float']}", "--input_shapes=1,8,8,3", "--bias_correction"]
     refused(capsys, base, tmp_path / "a.tflite", EXIT_USAGE, "--bias_correction", "--representative_dataset")
     refused(capsys, [*base, "--post_training_quantize"], tmp_path / "b.tflite", EXIT_USAGE, "--inference_type=INT8")
+
+
+def test_equalize_needs_a_quantized_model(graphs: dict[str, Any], capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    """--equalize on a float model would do nothing (the rescaling is exact in float): a usage error naming the
+    flag and the quantized types, nothing written."""
+    base = [f"--input_file={graphs['float']}", "--input_shapes=1,8,8,3", "--equalize"]
+    refused(capsys, base, tmp_path / "a.tflite", EXIT_USAGE, "--equalize", "QUANTIZED_UINT8")
+    refused(capsys, [*base, "--post_training_quantize"], tmp_path / "b.tflite", EXIT_USAGE, "--equalize")
