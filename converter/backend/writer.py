@@ -4,13 +4,15 @@ Layout: buffer 0 is the empty sentinel every non-constant tensor points at; each
 written from its numpy bytes 16-byte aligned, inside the flatbuffer or, for models over 2 GiB, after it
 (``layout``). Subgraph 0 is the main graph, then the subgraphs of its control-flow
 nodes (WHILE cond/body, IF branches) in ``Graph.all_graphs`` order, each with its own tensors; buffers and operator
-codes are shared. One SignatureDef (on subgraph 0) named after the model's inputs and outputs.
+codes are shared. One SignatureDef (on subgraph 0) named after the model's inputs and outputs. Identical vectors
+and tables (shapes, zero points, scales, min/max, operand lists, quantization parameters) are stored once and
+referenced wherever they recur (``_Writer._shared``).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 import flatbuffers
@@ -94,38 +96,12 @@ def _build_options(b: flatbuffers.Builder, table: str, fields: dict[str, FieldVa
     return mod.End(b)
 
 
-def _int_vector(b: flatbuffers.Builder, values: Sequence[int], dtype: type = np.int32) -> int:
-    return b.CreateNumpyVector(np.asarray(values, dtype=dtype))
-
-
-def _quantization(b: flatbuffers.Builder, t: Tensor) -> int | None:
-    q = t.quant
-    if q is None:
-        return None
-    mins = _float_vector(b, q.min) if q.min else None
-    maxs = _float_vector(b, q.max) if q.max else None
-    scale = _float_vector(b, q.scale)
-    zp = _int_vector(b, q.zero_point, np.int64)
-    _qp.Start(b)
-    if mins is not None and maxs is not None:
-        _qp.AddMin(b, mins)
-        _qp.AddMax(b, maxs)
-    _qp.AddScale(b, scale)
-    _qp.AddZeroPoint(b, zp)
-    _qp.AddQuantizedDimension(b, q.axis if q.axis is not None else 0)
-    return _qp.End(b)
-
-
 def _offset_vector(b: flatbuffers.Builder, offsets: Sequence[int]) -> int:
     """A vector of tables (offsets), in order."""
     b.StartVector(4, len(offsets), 4)
     for o in reversed(offsets):
         b.PrependUOffsetTRelative(o)
     return b.EndVector()
-
-
-def _float_vector(b: flatbuffers.Builder, values: Sequence[float]) -> int:
-    return b.CreateNumpyVector(np.asarray(values, dtype=np.float32))
 
 
 class _Writer:
@@ -143,6 +119,39 @@ class _Writer:
         self.variables = {id(n.inputs[i]) for g in self.graphs for n in g.nodes if n.op in OPS
                           for i in OPS[n.op].state_inputs if i < len(n.inputs) and n.inputs[i] is not None}
         self.opcodes: dict[tuple[int, int, str | None], int] = {}  # (builtin, version, custom code) -> index
+        # Objects written once and referenced wherever they recur (``_shared``).
+        self.shared: dict[tuple[object, ...], int] = {}
+
+    def _shared(self, key: tuple[object, ...], make: Callable[[], int]) -> int:
+        """The offset of the object ``key`` names, built by ``make`` the first time. FlatBuffers objects are
+        immutable and addressed by offset, so identical vectors and tables are stored once and referenced from
+        every table that holds them (shapes, zero points, operand lists, quantization parameters recur); the file
+        reads the same, only smaller."""
+        if key not in self.shared:
+            self.shared[key] = make()
+        return self.shared[key]
+
+    def _vector(self, values: Sequence[int] | Sequence[float], dtype: type = np.int32) -> int:
+        arr = np.asarray(values, dtype=dtype)
+        return self._shared((arr.dtype.str, arr.tobytes()), lambda: self.b.CreateNumpyVector(arr))
+
+    def _quantization(self, q: QuantParams) -> int:
+        return self._shared(("quantization", q), lambda: self._quantization_table(q))
+
+    def _quantization_table(self, q: QuantParams) -> int:
+        b = self.b
+        mins = self._vector(q.min, np.float32) if q.min else None
+        maxs = self._vector(q.max, np.float32) if q.max else None
+        scale = self._vector(q.scale, np.float32)
+        zp = self._vector(q.zero_point, np.int64)
+        _qp.Start(b)
+        if mins is not None and maxs is not None:
+            _qp.AddMin(b, mins)
+            _qp.AddMax(b, maxs)
+        _qp.AddScale(b, scale)
+        _qp.AddZeroPoint(b, zp)
+        _qp.AddQuantizedDimension(b, q.axis if q.axis is not None else 0)
+        return _qp.End(b)
 
     def tensor_index(self, t: Tensor | None) -> int:
         if t is None:
@@ -211,9 +220,9 @@ class _Writer:
         name = b.CreateString(t.name)
         # A dim known only at run time is -1 in the signature and 1 in the shape (the kernels resize it).
         dynamic = any(d < 0 for d in t.shape)
-        shape = _int_vector(b, [1 if d < 0 else d for d in t.shape])
-        signature = _int_vector(b, t.shape) if dynamic else None
-        quant = _quantization(b, t)
+        shape = self._vector([1 if d < 0 else d for d in t.shape])
+        signature = self._vector(t.shape) if dynamic else None
+        quant = self._quantization(t.quant) if t.quant is not None else None
         encoding = sparse.tensor_encoding(t)
         sparsity = sparse.sparsity_table(b, encoding) if encoding is not None else None
         _tensor.Start(b)
@@ -252,10 +261,10 @@ class _Writer:
             fields.update(zip(entry.subgraph_fields, (self.subgraph_index[id(g)] for g in subgraphs_of(node)),
                               strict=True))
             options = _build_options(b, entry.options, fields) if entry.options else None
-        inputs = _int_vector(b, [self.tensor_index(t) for t in node.inputs])
-        outputs = _int_vector(b, [self.tensor_index(t) for t in node.outputs])
+        inputs = self._vector([self.tensor_index(t) for t in node.inputs])
+        outputs = self._vector([self.tensor_index(t) for t in node.outputs])
         made = self.intermediates.get(id(node))
-        intermediates = _int_vector(b, [self.tensor_index(t) for t in made]) if made else None
+        intermediates = self._vector([self.tensor_index(t) for t in made]) if made else None
         _operator.Start(b)
         _operator.AddOpcodeIndex(b, opcode)
         _operator.AddInputs(b, inputs)
@@ -274,8 +283,8 @@ class _Writer:
         b = self.b
         tvec = _offset_vector(b, tensors)
         ovec = _offset_vector(b, ops)
-        ins = _int_vector(b, [self.tensor_index(t) for t in g.inputs])
-        outs = _int_vector(b, [self.tensor_index(t) for t in g.outputs])
+        ins = self._vector([self.tensor_index(t) for t in g.inputs])
+        outs = self._vector([self.tensor_index(t) for t in g.outputs])
         name = b.CreateString(g.name)
         _subgraph.Start(b)
         _subgraph.AddTensors(b, tvec)
