@@ -4,6 +4,8 @@
     .venv/bin/python bench/compare.py --model digits --mode uint8 --json out.json
     .venv/bin/python bench/compare.py --model digits_prelu --runs 200   # PReLU layers: PRELU ops, latency
     .venv/bin/python bench/compare.py --model lstm --mode float         # LSTM over 100 steps: fused sequence op
+    .venv/bin/python bench/compare.py --logits --variants adaptive,accuracy --target_sqnr 30
+        # plain INT8 next to --weight_rounding=adaptive, --optimize=accuracy and --target_sqnr: time ratio, SQNR
 
 Each converter runs in its own fresh process (qconvert through its real CLI, TensorFlow through bench/tf_convert.py),
 so wall time and peak RSS cover the whole process, Python start-up and the TensorFlow import included. Peak RSS is
@@ -242,31 +244,52 @@ def print_report(title: str, notes: list[str], q: Side, t: Side, use_rich: bool)
         print(f"target {text}: {fmt_ratio(r)}  {'PASS' if ok else 'MISS'}")
 
 
-def target_sqnr(db: float, q: Side, q_cmd: list[str], q_out: Path, out_dir: Path, env: dict[str, str],
-                x: np.ndarray, y_ref: np.ndarray) -> dict[str, Any]:
-    """qconvert's command again with --target_sqnr=DB (one run): its conversion time next to the plain one's, its
-    size and SQNR on the evaluation inputs, and what the search reported (or the one line it exited 1 with)."""
-    out, report = out_dir / "qconvert_target_sqnr.tflite", out_dir / "qconvert_target_sqnr_report.json"
+# --optimize... variants of the plain qconvert command (--variants): label -> extra flags.
+VARIANTS: dict[str, list[str]] = {
+    "adaptive": ["--weight_rounding=adaptive"],
+    "accuracy": ["--optimize=accuracy"],
+}
+
+
+def variant(tag: str, flags: list[str], q: Side, q_cmd: list[str], q_out: Path, out_dir: Path,
+            env: dict[str, str], x: np.ndarray, y_ref: np.ndarray) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    """qconvert's command again with ``flags`` (one run): its conversion time next to the plain one's (the ratio),
+    its size and SQNR on the evaluation inputs. Returns the printed line, the figures and qconvert's JSON report
+    (None when it exited non-zero: the line then ends with its one-line error)."""
+    out, report = out_dir / f"qconvert_{tag}.tflite", out_dir / f"qconvert_{tag}_report.json"
     cmd = [c for c in q_cmd if not c.startswith(("--output_file=", "--report="))]
-    cmd += [f"--output_file={out}", f"--report={report}", f"--target_sqnr={db:g}"]
-    print(f"compare: qconvert --target_sqnr={db:g} ...", file=sys.stderr, flush=True)
-    run = measure(cmd, out_dir / "qconvert_target_sqnr", env)
-    line = (f"qconvert --target_sqnr={db:g}: conversion {run.wall_s:.2f} s wall, {run.cpu_s:.2f} s CPU "
-            f"(plain: {q.wall_s:.2f} s, {q.cpu_s:.2f} s; {run.wall_s / q.wall_s:.2f}x wall)")
-    result: dict[str, Any] = {"target_db": db, "wall_s": run.wall_s, "cpu_s": run.cpu_s, "plain_wall_s": q.wall_s,
-                              "plain_cpu_s": q.cpu_s, "returncode": run.returncode}
-    if run.returncode == 0:
-        s = json.loads(report.read_text())["precision_search"]
-        size, plain = out.stat().st_size, q_out.stat().st_size
-        sqnr = accuracy(str(out), x, y_ref)
-        line += (f"; {size:,} bytes ({size / plain:.3f}x plain); SQNR on the {len(x)} evaluation inputs {sqnr:.2f} dB "
-                 f"(plain {q.sqnr_db:.2f}); search: {len(s['steps']) - 1} step(s), {s['models_measured']} models "
-                 f"measured, {s['sqnr_db']:.2f} dB on its {s['held_out_samples']} held-out samples")
-        result.update(tflite_bytes=size, sqnr_db=sqnr, search=s)
-    else:
-        err = (out_dir / "qconvert_target_sqnr.err").read_text(errors="replace").strip().splitlines()
+    cmd += [f"--output_file={out}", f"--report={report}", *flags]
+    print(f"compare: qconvert {' '.join(flags)} ...", file=sys.stderr, flush=True)
+    run = measure(cmd, out_dir / f"qconvert_{tag}", env)
+    line = (f"qconvert {' '.join(flags)}: conversion {run.wall_s:.2f} s wall, {run.cpu_s:.2f} s CPU "
+            f"(plain: {q.wall_s:.2f} s, {q.cpu_s:.2f} s; {run.wall_s / q.wall_s:.2f}x wall, "
+            f"{run.cpu_s / q.cpu_s:.2f}x CPU)")
+    result: dict[str, Any] = {"flags": flags, "wall_s": run.wall_s, "cpu_s": run.cpu_s, "plain_wall_s": q.wall_s,
+                              "plain_cpu_s": q.cpu_s, "wall_ratio": run.wall_s / q.wall_s,
+                              "cpu_ratio": run.cpu_s / q.cpu_s, "returncode": run.returncode}
+    if run.returncode != 0:
+        err = (out_dir / f"qconvert_{tag}.err").read_text(errors="replace").strip().splitlines()
         line += f"; exit {run.returncode}: {err[-1] if err else ''}"
         result["error"] = err[-1] if err else ""
+        return line, result, None
+    size, plain = out.stat().st_size, q_out.stat().st_size
+    sqnr = accuracy(str(out), x, y_ref)
+    line += (f"; {size:,} bytes ({size / plain:.3f}x plain); SQNR on the {len(x)} evaluation inputs {sqnr:.2f} dB "
+             f"(plain {q.sqnr_db:.2f})")
+    result.update(tflite_bytes=size, sqnr_db=sqnr)
+    return line, result, json.loads(report.read_text())
+
+
+def target_sqnr(db: float, q: Side, q_cmd: list[str], q_out: Path, out_dir: Path, env: dict[str, str],
+                x: np.ndarray, y_ref: np.ndarray) -> dict[str, Any]:
+    """qconvert's command again with --target_sqnr=DB (``variant``), with what the search reported."""
+    line, result, report = variant("target_sqnr", [f"--target_sqnr={db:g}"], q, q_cmd, q_out, out_dir, env, x, y_ref)
+    result["target_db"] = db
+    if report is not None:
+        s = report["precision_search"]
+        line += (f"; search: {len(s['steps']) - 1} step(s), {s['models_measured']} models measured, "
+                 f"{s['sqnr_db']:.2f} dB on its {s['held_out_samples']} held-out samples")
+        result["search"] = s
     print(line)
     return result
 
@@ -291,6 +314,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--target_sqnr", type=float, metavar="DB",
                    help="int8/uint8: also convert with qconvert --target_sqnr=DB and print its conversion time, size "
                         "and SQNR next to plain qconvert's")
+    p.add_argument("--variants", default="",
+                   help="int8/uint8: also convert with these qconvert settings, comma-separated: adaptive "
+                        "(--weight_rounding=adaptive), accuracy (--optimize=accuracy); prints each one's conversion "
+                        "time as a ratio to plain qconvert's, its size and SQNR")
     p.add_argument("--json", type=Path, help="also write the results here as JSON")
     p.add_argument("--qconvert", default=None, help="qconvert executable [the one next to this Python]")
     return p.parse_args(argv)
@@ -378,6 +405,13 @@ def main(argv: list[str] | None = None) -> None:
                  f"; start-up/imports/report {q_rest:.2f}s")
     notes.append("TensorFlow phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.phases.items()))
     print_report(title, notes, q, t, use_rich=sys.stdout.isatty())
+    variants: dict[str, Any] = {}
+    for tag in filter(None, a.variants.split(",")):
+        if tag not in VARIANTS:
+            sys.exit(f"compare: unknown variant {tag!r}; known: {', '.join(VARIANTS)}")
+        if a.mode in CALIBRATED:
+            line, variants[tag], _ = variant(tag, VARIANTS[tag], q, q_cmd, q_out, out_dir, env, x, y_ref)
+            print(line)
     mixed = None
     if a.target_sqnr is not None and a.mode in CALIBRATED:
         mixed = target_sqnr(a.target_sqnr, q, q_cmd, q_out, out_dir, env, x, y_ref)
@@ -393,6 +427,7 @@ def main(argv: list[str] | None = None) -> None:
             "load_average": [load_before, load_after],
             "targets": [{"target": text, "ratio": round(r, 4), "holds": ok} for text, r, ok in targets(q, t)],
             "target_sqnr": mixed,
+            "variants": variants,
         }
         a.json.write_text(json.dumps(result, indent=2) + "\n")
 

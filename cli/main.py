@@ -21,7 +21,7 @@ from types import FrameType
 
 import click
 
-from converter.config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat, Optimize
+from converter.config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat, Optimize, WeightRounding
 from converter.errors import QConvertError, UsageError
 
 from . import classic_flags as classic
@@ -152,6 +152,12 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
               help="INT8 per-channel weights: subtract from each bias the mean shift weight rounding causes, "
                    "estimated from calibration (per-tensor and uint8 weights always get it); needs "
                    "--representative_dataset.")
+@click.option("--weight_rounding", type=click.Choice([r.value for r in WeightRounding]), default="nearest",
+              show_default=True,
+              help="How weights are rounded onto their grid (same scales, ops and file size either way): nearest, or "
+                   "adaptive: each conv / depthwise / fully connected / constant batch-matmul weight rounded up or "
+                   "down to minimize the layer's output error on the calibration data (sequential rounding with "
+                   "error feedback, AdaRound's objective); needs --representative_dataset.")
 @click.option("--no_float_fallback", is_flag=True, help="Fail if some op cannot run as an integer kernel.")
 @click.option("--float_layers", help="Keep these nodes float: names or regular expressions, comma-separated.")
 @click.option("--int16_layers",
@@ -251,6 +257,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
         equalize=bool(kw.get("equalize")),
         bias_correction=bool(kw.get("bias_correction")),
         optimize_accuracy=optimize is Optimize.ACCURACY,
+        weight_rounding=WeightRounding(str(kw.get("weight_rounding") or "nearest")),
         allow_float_fallback=not (kw.get("no_float_fallback") or integer_only),
         post_training_quantize=ptq,
         quantize_to_float16=fp16,
@@ -299,6 +306,11 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     if config.equalize and not config.inference_type.is_quantized:
         raise UsageError("--equalize rescales weights for integer quantization; it needs --inference_type="
                          f"{InferenceType.quantized_names()} (a float model gains nothing from it)")
+    if config.weight_rounding is WeightRounding.ADAPTIVE and (not config.inference_type.is_quantized
+                                                              or config.representative_dataset is None):
+        raise UsageError("--weight_rounding=adaptive rounds weights by their layers' output error on calibration "
+                         "data: it needs --inference_type=INT8 (or QUANTIZED_UINT8, INT16X8) and "
+                         "--representative_dataset")
     if config.int16_layers and config.inference_type not in (InferenceType.INT8, InferenceType.QUANTIZED_UINT8):
         raise UsageError(f"--int16_layers raises layers of an 8-bit model to int16x8; it needs --inference_type=INT8 "
                          f"or QUANTIZED_UINT8 (with --inference_type={config.inference_type.value} it means nothing)")

@@ -64,6 +64,14 @@ class Optimize(enum.Enum):
     LATENCY = "latency"
 
 
+class WeightRounding(enum.Enum):
+    """How weights are rounded onto their grid: each to the nearest code, or up or down by the layer's output
+    error on calibration data (quantize.rounding)."""
+
+    NEAREST = "nearest"
+    ADAPTIVE = "adaptive"
+
+
 class CalibrationMethod(enum.Enum):
     """How activation ranges are chosen from representative data."""
 
@@ -112,6 +120,7 @@ class ConversionConfig:
     # --optimize=accuracy: each tensor's range from the calibrator that gains most on held-back calibration
     # samples, and per-channel bias correction where it gains there (range_select.choose_best).
     optimize_accuracy: bool = False
+    weight_rounding: WeightRounding = WeightRounding.NEAREST
     allow_float_fallback: bool = True
     post_training_quantize: bool = False
     quantize_to_float16: bool = False

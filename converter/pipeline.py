@@ -21,7 +21,7 @@ import numpy as np
 
 from .backend.sparse import SparsityResult, apply_sparsity
 from .backend.layout import ModelFile
-from .config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat, OutputFormat
+from .config import CalibrationMethod, ConversionConfig, InferenceType, InputFormat, OutputFormat, WeightRounding
 from .debug_layers import DebugReport, analyse
 from .errors import ArrayNameError, CalibrationError, ConversionError, OutputError, QuantizationError, UsageError
 from .frontend.graphdef import load_graph_def
@@ -43,6 +43,7 @@ from .quantize.plan import plan
 from .quantize.bias_correction import bias_correction_inputs
 from .quantize.quantizer import QuantizeResult, quantize_graph
 from .quantize.range_select import PROPOSERS, choose_best, choose_ranges
+from .quantize import rounding
 from .quantize.weights_only import WeightOnlyResult, dynamic_range, float16
 from .toco_rules import apply_arrays_extra_info, check_import, nudge_weights_for_fast_gemm
 
@@ -225,6 +226,9 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                              f"samples (simulated output SQNR {choice.minmax_db:.2f} dB with min/max ranges, "
                              f"{choice.chosen_db:.2f} dB chosen)")
             check_calibrated_ranges(graph, config)
+            if config.weight_rounding is WeightRounding.ADAPTIVE:
+                with _phase(seconds, "weight_rounding", progress):
+                    opts = replace(opts, layer_inputs=rounding.collect(graph, data))
             if config.debug_layers:
                 debug_graph = graph.copy()  # calibrated, before quantization
                 debug_inputs = data.head(config.debug_samples)
@@ -236,6 +240,8 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
         else:
             with _phase(seconds, "quantize", progress):
                 qres = quantize_graph(graph, opts)
+        if config.weight_rounding is WeightRounding.ADAPTIVE and qres is not None:
+            notes.append(rounding.summary(qres.rounded))
         if config.nudge_weights_for_fast_gemm:
             nudged = nudge_weights_for_fast_gemm(graph)
             notes.append(f"{nudged} uint8 weight value(s) nudged from 0 to 1 for fast GEMM kernels "

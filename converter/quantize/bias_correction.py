@@ -13,16 +13,20 @@ from .params import quantize_const
 from .qmath import dequantize_array
 
 
-def correction(node: Node, w: Tensor, p: QuantParams, means: Mapping[str, np.ndarray]) -> np.ndarray | None:
+def correction(node: Node, w: Tensor, p: QuantParams, means: Mapping[str, np.ndarray],
+               codes: np.ndarray | None = None) -> np.ndarray | None:
     """Bias correction (Nagel et al. 2019, 'Data-free quantization'): per-tensor weight rounding shifts each
     output channel's mean by E[(Wq - W) x] = sum_k (Wq - W)[c, k] * E[x_k]; subtracting it from the bias removes
     that systematic error. E[x] per input channel comes from calibration (border padding is ignored). Per-channel
-    weights (``p.axis``) are rounded per channel, so each channel's shift uses its own scale."""
+    weights (``p.axis``) are rounded per channel, so each channel's shift uses its own scale. ``codes``: the
+    weights' integer values where they are not rounded to nearest (adaptive rounding)."""
     x = node.inputs[0]
     mean = means.get(x.name) if x is not None else None
     if mean is None:
         return None
-    err = dequantize_array(quantize_const(w, p, narrow_range=p.dtype == np.int8), np.asarray(p.scale),
+    if codes is None:
+        codes = quantize_const(w, p, narrow_range=p.dtype == np.int8)
+    err = dequantize_array(codes, np.asarray(p.scale),
                            np.asarray(p.zero_point), p.axis) - w.data
     return mean_shift(node, err, mean)
 

@@ -35,8 +35,9 @@ from .params import (
     zero_point_zero,
 )
 from .bias_correction import correction
+from .rounding import LayerInputs, Rounded, round_weights, weight_index
 from .precision import LayerPrecision, Precision, PrecisionPlan
-from .qmath import INT8, INT16, UINT8
+from .qmath import INT4, INT8, INT16, UINT8
 from .range_sharing import RangeSharing
 from .range_sharing import is_float as _is_float
 from .spec import FLOAT_REASONS, In, OpQuantSpec, Out, has_kernel, input_role, node_spec
@@ -66,6 +67,9 @@ class QuantizeOptions:
     internal_ranges: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
     # Bias correction also for per-channel weights (per-tensor weights always get it when means are given).
     per_channel_bias_correction: bool = False
+    # --weight_rounding=adaptive: X^T X of each layer's calibration inputs, by node name (quantize.rounding); the
+    # layers named here get adaptively rounded weights.
+    layer_inputs: Mapping[str, LayerInputs] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class QuantizeResult:
     layer_ops: dict[str, str] = field(default_factory=dict)  # IR op of each node the plan names
     # Layers asked for 4-bit weights that keep 8 (no int4 kernel for them), with why.
     kept_8bit: list[FloatNode] = field(default_factory=list)
+    rounded: list[Rounded] = field(default_factory=list)  # layers whose weights were rounded adaptively
 
 
 def has_float_tensors(node: Node) -> bool:
@@ -446,14 +451,28 @@ class _Quantizer(RangeSharing):
             return spec is not None and not spec.float_outputs
         return any(t is x for x in self.g.inputs) and id(t) in self.params
 
-    def _const(self, node: Node, index: int, t: Tensor, p: QuantParams, narrow: bool = False) -> None:
+    def _rounded(self, node: Node, index: int, t: Tensor, p: QuantParams, narrow: bool) -> np.ndarray | None:
+        """``node``'s weights ``t`` adaptively rounded on grid ``p`` (--weight_rounding=adaptive), or None: rounded
+        to nearest (not such a layer, no calibration inputs for it, or not an 8- or 4-bit grid)."""
+        inputs = self.o.layer_inputs.get(node.name)
+        if inputs is None or weight_index(node) != index or p.dtype not in (INT8, UINT8, INT4):
+            return None
+        codes, done = round_weights(node, np.asarray(t.data), p, inputs, narrow)
+        self.result.rounded.append(done)
+        return codes
+
+    def _const(self, node: Node, index: int, t: Tensor, p: QuantParams, narrow: bool = False,
+               codes: np.ndarray | None = None) -> None:
+        """Input ``index`` of ``node`` becomes constant ``t`` quantized with ``p`` (``codes``: its integer values
+        as chosen by adaptive rounding, particular to this node; default: rounded to nearest, shared by readers)."""
         if not p.min:  # record the real range as min/max metadata (biases)
             data = np.asarray(t.data, dtype=np.float64)
             p = dataclasses.replace(p, min=(float(data.min()),), max=(float(data.max()),))
-        key = (id(t), p)
+        key = (id(t), p) if codes is None else (id(t), p, node.name)
         if key not in self._const_cache:
             self._const_cache[key] = self.g.const(f"{t.name}/q" if not t.name.endswith("/q") else t.name,
-                                                  quantize_const(t, p, narrow), tf_name=t.tf_name)
+                                                  quantize_const(t, p, narrow) if codes is None else codes,
+                                                  tf_name=t.tf_name)
             self._const_cache[key].quant = p
         self.g.set_input(node, index, self._const_cache[key])
 
@@ -498,13 +517,13 @@ class _Quantizer(RangeSharing):
                         axis = spec.weight_axis if per_channel else None
                         weight_p = weight_params_int4(t, axis) if id(node) in self.int4_nodes else \
                             weight_params_int8(t, axis)
-                        self._const(node, i, t, weight_p, narrow=True)
                     else:
                         weight_p = weight_params_uint8(t)
-                        self._const(node, i, t, weight_p)
+                    codes = self._rounded(node, i, t, weight_p, narrow=dt != UINT8)
+                    self._const(node, i, t, weight_p, narrow=dt != UINT8, codes=codes)
                     weights_p[i] = weight_p
                     if weight_p.axis is None or self.o.per_channel_bias_correction:
-                        shift = correction(node, t, weight_p, self.o.activation_means)
+                        shift = correction(node, t, weight_p, self.o.activation_means, codes)
                 elif role is In.BIAS:
                     in_p = self.params[id(node.inputs[0])]  # type: ignore[arg-type]
                     w_p = weights_p[bias_weight[i]] if i in bias_weight else weight_p
@@ -526,7 +545,8 @@ class _Quantizer(RangeSharing):
                 else:
                     data = np.asarray(t.data, dtype=np.float64)
                     r = QuantRange.per_tensor(float(data.min()), float(data.max()), RangeSource.WEIGHTS)
-                    self._const(node, i, t, activation_params(r, dt))
+                    p_const = activation_params(r, dt)
+                    self._const(node, i, t, p_const, codes=self._rounded(node, i, t, p_const, narrow=False))
                 continue
             self.g.set_input(node, i, self._quantized(t, self.wanted(node, spec, i, t, out_p)))
         if shift is not None and weight_p is not None and node.op == "fully_connected" and \

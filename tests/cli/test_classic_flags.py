@@ -579,3 +579,12 @@ def test_equalize_needs_a_quantized_model(graphs: dict[str, Any], capsys: pytest
     base = [f"--input_file={graphs['float']}", "--input_shapes=1,8,8,3", "--equalize"]
     refused(capsys, base, tmp_path / "a.tflite", EXIT_USAGE, "--equalize", "QUANTIZED_UINT8")
     refused(capsys, [*base, "--post_training_quantize"], tmp_path / "b.tflite", EXIT_USAGE, "--equalize")
+
+
+def test_adaptive_weight_rounding_needs_a_quantized_model_and_data(graphs: dict[str, Any],
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   tmp_path: Path) -> None:
+    """--weight_rounding=adaptive rounds by calibration data: without it, or on a float model, a usage error."""
+    base = [f"--input_file={graphs['float']}", "--input_shapes=1,8,8,3", "--weight_rounding=adaptive"]
+    refused(capsys, base, tmp_path / "a.tflite", EXIT_USAGE, "--weight_rounding=adaptive", "--representative_dataset")
+    refused(capsys, [*base, "--post_training_quantize"], tmp_path / "b.tflite", EXIT_USAGE, "--inference_type=INT8")
