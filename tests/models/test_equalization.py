@@ -127,3 +127,52 @@ def _tensorflow_int8(case: Case, tf: Any) -> bytes:  # noqa: ANN401
     conv.representative_dataset = lambda: ([case.cal_data[i:i + 1]] for i in range(len(case.cal_data)))
     conv.inference_input_type = conv.inference_output_type = tf.float32
     return conv.convert()
+
+
+def _spread_channels(model: Any, seed: int) -> Any:  # noqa: ANN401
+    """The trained digits CNN reparameterized with the same function: channel i of the batch norm (gamma, beta)
+    times c_i and of the depthwise kernel divided by it (relu(c x) = c relu(x) for c > 0); hidden unit j's kernel
+    column and bias times d_j, the classifier's row j divided by it. c, d = 10^U(-1, 1): channel ranges two decades
+    apart, as training can leave them (nothing in the loss prefers one parameterization)."""
+    import keras
+
+    m = keras.models.clone_model(model)
+    m.set_weights(model.get_weights())
+    rng = np.random.default_rng(seed)
+    gamma, beta, mean, var = m.get_layer("batch_norm").get_weights()
+    c = (10.0 ** rng.uniform(-1, 1, gamma.shape)).astype(np.float32)
+    m.get_layer("batch_norm").set_weights([gamma * c, beta * c, mean, var])
+    k, b = m.get_layer("depthwise").get_weights()
+    m.get_layer("depthwise").set_weights([k / c[None, None, :, None], b])
+    k, b = m.get_layer("hidden").get_weights()
+    d = (10.0 ** rng.uniform(-1, 1, b.shape)).astype(np.float32)
+    m.get_layer("hidden").set_weights([k * d, b * d])
+    k, b = m.get_layer("classes").get_weights()
+    m.get_layer("classes").set_weights([k / d[:, None], b])
+    return m
+
+
+def test_equalization_recovers_uint8_on_channels_of_very_different_ranges(cases: dict[str, Case], tmp_path: Path,
+                                                                         litert: Any, sqnr: Any) -> None:  # noqa: ANN401
+    """Where per-tensor weights collapse: the trained digits CNN with its channels rescaled two decades apart (the
+    same function) loses uint8 accuracy without equalization and gets it back with --equalize."""
+    from converter.config import InferenceType
+
+    case = cases["digits"]
+    spread = _spread_channels(trained("digits").model, seed=7)
+    expected = spread.predict(case.x, verbose=0)
+    np.testing.assert_allclose(expected, case.expected, rtol=1e-4, atol=1e-6)  # float32 reassociation only
+    spread.export(str(tmp_path / "spread"), verbose=False)
+    moved = Case(tmp_path / "spread", case.calibration, case.cal_data, case.x, expected)
+    db = {}
+    for label, kw in (("uint8", {}), ("uint8 --equalize", {"equalize": True})):
+        for model, c in (("trained", case), ("spread", moved)):
+            r = c.convert(tmp_path, inference_type=InferenceType.QUANTIZED_UINT8, **kw)
+            db[f"{model} {label}"] = sqnr(c.expected, litert(r.tflite).run(c.x)[0])
+    print("digits held-out SQNR: " + ", ".join(f"{k} {v:.2f} dB" for k, v in db.items()))
+    # Measured: trained 43.22 / 42.29 dB, spread 21.12 dB without and 42.29 dB with equalization. Equalization's
+    # fixed point does not depend on how the channels were scaled before (the same weights up to float32 rounding
+    # and the 1e-4 stopping tolerance), so spread and trained agree once equalized; without it the spread model
+    # loses 22 dB, so the 10 dB bound holds with room on any machine (everything here is deterministic).
+    assert db["spread uint8 --equalize"] > db["spread uint8"] + 10.0
+    assert db["spread uint8 --equalize"] == pytest.approx(db["trained uint8 --equalize"], abs=0.1)
