@@ -344,8 +344,11 @@ def equalize(graph: Graph, stats: PassStats) -> str:
     fired = sum(CrossLayerEqualization().run(g) for g in graph.all_graphs())
     stats.seconds[CrossLayerEqualization.name] = time.perf_counter() - t0
     stats.fired[CrossLayerEqualization.name] = fired
-    return (f"cross-layer equalization: {fired} layer pair(s) rescaled to equal per-channel weight ranges (the "
-            "float model is unchanged; --no_equalize to skip)")
+    if not fired:
+        return ("--equalize: no layer pair to equalize (conv/depthwise/dense layers joined through ReLU or no "
+                "activation, pooling or a spatial mean, unshared; ReLU6 and fake-quant ranges are left alone)")
+    return (f"--equalize: {fired} layer pair(s) rescaled to equal per-channel weight ranges (cross-layer "
+            "equalization; the float model is unchanged)")
 
 
 def _video(config: ConversionConfig) -> Callable[[str, Graph], None] | None:

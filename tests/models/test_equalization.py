@@ -117,7 +117,8 @@ def test_uint8_with_equalization_within_1db_of_int8_per_channel(name: str, cases
         # Same ops, same tensors: equalization only changes weight values (file size within a few bytes).
         assert r.ir_ops_after == results["int8 per-channel"].ir_ops_after
     assert abs(len(results["uint8 --equalize"].tflite) - len(results["uint8"].tflite)) <= 64
-    assert any("cross-layer equalization" in n for n in results["uint8 --equalize"].notes)
+    assert any(n.startswith(f"--equalize: {PAIRS[name]} layer pair(s) rescaled") for n in results["uint8 --equalize"].notes)
+    assert not any("equaliz" in n for n in results["uint8"].notes)
     assert db["uint8 --equalize"] >= db["int8 per-channel"] - 1.0
 
 
