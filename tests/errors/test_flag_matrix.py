@@ -46,6 +46,7 @@ STATS = [None, (127.5, 127.5)]
 # The weight/precision flags on main; a flag that lands later adds a row here and a rule in ``expected``.
 EXTRA_FLAGS = {
     "per_tensor": ["--per_tensor"],
+    "equalize": ["--equalize"],
     "no_float_fallback": ["--no_float_fallback"],
     "float_layers": ["--float_layers=conv"],
     "default_ranges": ["--default_ranges_min=-6", "--default_ranges_max=6"],
@@ -107,8 +108,9 @@ def expected(c: Combo) -> int:
     """The exit code the combination must give: 0 (a model), 1 (conversion error) or 2 (usage error)."""
     io = (c.input_type, c.output_type)
     if not c.quantized:
-        if c.dataset or any(t not in (None, "FLOAT") for t in io) or c.extra in ("debug_layers", "int16_layers"):
-            return 2  # calibration data, integer I/O, --debug_layers and --int16_layers need an integer model
+        if c.dataset or any(t not in (None, "FLOAT") for t in io) or \
+                c.extra in ("debug_layers", "int16_layers", "equalize"):
+            return 2  # calibration data, integer I/O, --debug_layers, --int16_layers, --equalize: an integer model
         return 0
     if c.mode == "INT16X8" and (any(t in _8BIT for t in io) or c.extra == "int16_layers"):
         return 2  # an INT16X8 model's inputs and outputs are float or int16; --int16_layers is for 8-bit models
