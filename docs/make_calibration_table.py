@@ -41,9 +41,9 @@ def main() -> None:
         "(two folds; `converter/quantize/range_select.py`).",
         "",
         "`--optimize=accuracy` (same ops and file size as INT8): per tensor the calibrator whose proposal gains most",
-        "(minmax calibration unless one does), and per-channel bias correction, each used only where it gains in",
-        "LiteRT on calibration samples it was not computed from (two folds of the calibration set;",
-        "`range_select.choose_best`).",
+        "(minmax calibration unless one does), and per-channel or sequential empirical bias correction, each used",
+        "only where it gains 0.5 dB in LiteRT on calibration samples it was not computed from (two folds of the",
+        "calibration set; `range_select.choose_best`).",
         "",
         "| model | TensorFlow INT8 | " + " | ".join(METHODS) + " | best - minmax | --optimize=accuracy | "
         "accuracy - TensorFlow |",

@@ -4,7 +4,8 @@ layer's input on the calibration data, is subtracted from the bias."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,3 +53,74 @@ def bias_correction_inputs(graph: Graph) -> set[str]:
             and len(n.inputs) > 1 and n.inputs[1] is not None and n.inputs[1].is_const}
 
 
+
+
+LAYER_OPS = ("conv_2d", "depthwise_conv_2d", "fully_connected")
+MAX_LEVELS = 8  # layers deeper than this many corrected layers keep their bias (one simulation per level)
+
+
+def empirical_shifts(graph: Graph, opts: Any, inputs: Sequence[np.ndarray]) -> dict[str, np.ndarray]:  # noqa: ANN401
+    """Sequential empirical bias correction (Nagel et al. 2019, section 4.2, measured instead of modelled): the
+    per-channel mean of each layer's pre-activation output in the simulated integer model (``opts``, on
+    ``inputs``) minus its mean in the float model, E[y_q] - E[y], removed from the layer's bias. Unlike
+    ``correction`` it covers what reaches the layer from above: rounding and clipping upstream and the bias they
+    leave after nonlinearities (E[relu(x + n)] > E[relu(x)]). Layers are corrected level by level (a layer's level
+    is the number of corrected layers on its longest path from the inputs), each measured with every layer above it
+    already corrected, so a shift is not counted twice; one simulation per level, ``MAX_LEVELS`` at most. Layers
+    without a bias input (and float layers) are left alone. Returns node name -> shift (added to
+    ``QuantizeOptions.bias_shifts``' sense: subtracted from the bias)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from .grids import resolve_grids  # noqa: PLC0415 (quantizer imports this module)
+    from .quantizer import quantize_graph  # noqa: PLC0415
+    from .sensitivity import dequantized_constants, evaluate, on_grid, simulate, with_precision  # noqa: PLC0415
+
+    grids = resolve_grids(graph, opts)
+    layers = {id(n): n for n in graph.nodes if n.op in LAYER_OPS and n.name in grids.integer and len(n.inputs) > 2
+              and n.inputs[1] is not None and n.inputs[1].is_const and n.inputs[2] is not None
+              and n.inputs[2].is_const}
+    if not layers:
+        return {}
+    depth: dict[str, int] = {}
+    level: dict[str, int] = {}
+    for node in graph.nodes:
+        d = max((depth.get(t.name, 0) for t in node.inputs if t is not None and not t.is_const), default=0)
+        if id(node) in layers:
+            level[node.name] = d
+            d += 1
+        for t in node.outputs:
+            depth[t.name] = d
+
+    def channel_mean(node: Node, env: Mapping[str, np.ndarray], consts: Sequence[Any] | None,
+                     integer: bool) -> np.ndarray:
+        args = [None if t is None else
+                (consts[i] if consts is not None and i < len(consts) and consts[i] is not None else t.data)
+                if t.is_const else
+                (on_grid(env[t.name], p) if integer and (p := grids.read(node.name, i)) is not None
+                 else env[t.name]) for i, t in enumerate(node.inputs)]
+        attrs = node.attrs
+        try:  # the pre-activation output: the layer without its fused activation
+            if getattr(attrs, "activation", None) is not None:
+                node.attrs = replace(attrs, activation=type(attrs.activation).NONE)  # type: ignore[type-var]
+            y = evaluate(node, args)[0]
+        finally:
+            node.attrs = attrs
+        return np.asarray(y, np.float64).reshape(-1, y.shape[-1]).mean(axis=0)
+
+    everything = [n.name for n in graph.nodes]
+    float_env = simulate(graph, inputs, resolve_grids(graph, with_precision(opts, everything)), {}, keep=True)
+    want = {n.name: channel_mean(n, float_env, None, False) for n in layers.values() if level[n.name] < MAX_LEVELS}
+    shifts: dict[str, np.ndarray] = {}
+    for lv in range(min(MAX_LEVELS, max(level.values()) + 1)):
+        todo = [n for n in layers.values() if level[n.name] == lv]
+        if not todo:
+            continue
+        copy = graph.copy()
+        quantize_graph(copy, replace(opts, bias_shifts={**opts.bias_shifts, **shifts}))
+        consts = dequantized_constants(copy)
+        env = simulate(graph, inputs, grids, consts, keep=True)
+        for n in todo:
+            shift = channel_mean(n, env, consts.get(n.name), True) - want[n.name]
+            if shift.shape == np.shape(n.inputs[2].data):  # type: ignore[union-attr]
+                shifts[n.name] = shift
+    return shifts

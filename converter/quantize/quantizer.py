@@ -70,6 +70,9 @@ class QuantizeOptions:
     # --weight_rounding=adaptive: X^T X of each layer's calibration inputs, by node name (quantize.rounding); the
     # layers named here get adaptively rounded weights.
     layer_inputs: Mapping[str, LayerInputs] = field(default_factory=dict)
+    # Measured output-mean shifts to remove from layers' biases, by node name (bias_correction.empirical_shifts),
+    # on top of the weight-rounding correction above.
+    bias_shifts: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -524,6 +527,8 @@ class _Quantizer(RangeSharing):
                     weights_p[i] = weight_p
                     if weight_p.axis is None or self.o.per_channel_bias_correction:
                         shift = correction(node, t, weight_p, self.o.activation_means, codes)
+                    if node.name in self.o.bias_shifts:
+                        shift = self.o.bias_shifts[node.name] + (0.0 if shift is None else shift)
                 elif role is In.BIAS:
                     in_p = self.params[id(node.inputs[0])]  # type: ignore[arg-type]
                     w_p = weights_p[bias_weight[i]] if i in bias_weight else weight_p
