@@ -52,9 +52,9 @@ from .qmath import INT4, _along, quantize_array
 
 ROUNDED_OPS = ("conv_2d", "depthwise_conv_2d", "fully_connected", "batch_matmul")
 DAMPING = 0.01
-SWEEPS = 8
-BLOCK = 128  # inputs rounded between two matrix-product updates of the rest (GPTQ's lazy batch)
-POSITIONS = 256  # output positions per sample whose patches enter X^T X
+SWEEPS = 3
+BLOCK = 32  # inputs rounded between two matrix-product updates of the rest (GPTQ's lazy batch)
+POSITIONS = 64  # output positions per sample whose patches enter X^T X
 ROWS = 64  # rows per sample of a fully connected / batch matmul input with many rows (tokens)
 MAX_SAMPLES = 256
 BATCH = 16
@@ -133,15 +133,14 @@ def _patches(tf: Any, node: Node, x: Any) -> Any:  # noqa: ANN401
 
 
 def _gram(tf: Any, node: Node, x: Any) -> Any:  # noqa: ANN401
-    """sum x x^T of ``node``'s input rows in this batch: [G, n, n] (float64)."""
+    """sum x x^T of ``node``'s input rows in this batch: [G, n, n]."""
     if node.op in ("fully_connected", "batch_matmul"):
         rows = tf.reshape(x, [-1, x.shape[-1]])
         per_sample = int(np.prod(x.shape[1:-1])) if x.shape.rank > 2 else 1
         if per_sample > ROWS:
             rows = rows[:: math.ceil(per_sample / ROWS)]
-        rows = tf.cast(rows, tf.float64)
         return tf.matmul(rows, rows, transpose_a=True)[None]
-    p = tf.cast(_patches(tf, node, x), tf.float64)
+    p = _patches(tf, node, x)
     if node.op == "conv_2d":
         return tf.matmul(p, p, transpose_a=True)[None]
     w = node.inputs[1].data  # type: ignore[union-attr]
@@ -195,7 +194,8 @@ def collect(graph: Graph, data: Dataset, max_samples: int = MAX_SAMPLES) -> dict
         inputs = [a[:take] for a in inputs]
         for start in range(0, take, batch):
             flat = executor.run_batch(executor.samples(inputs, start, min(start + batch, take)))
-            for i, g in enumerate(flat):
+            for i, g in enumerate(flat):  # one batch's sum in float32 (<= BATCH x POSITIONS rows), the total in float64
+                g = g.astype(np.float64)
                 sums[i] = g if sums[i] is None else sums[i] + g
         seen += take
     out: dict[str, LayerInputs] = {}
@@ -247,10 +247,9 @@ def round_weights(node: Node, w: np.ndarray, p: QuantParams, inputs: LayerInputs
     h = hessian(inputs)
     if h is None or h.shape[-1] != rows_v.shape[-1] or h.shape[0] != rows_v.shape[0]:
         return nearest, Rounded(node.name, float("nan"), float("nan"), 0, int(nearest.size))
-    q = adaptive_codes(rows_v, h, qmin, qmax, rows_n)
+    q, ada, near = _choose(rows_v, h, qmin, qmax, rows_n)
     scale2 = rows_s[..., 0] ** 2  # a channel's scale is the same for all its inputs
-    near_loss = float(np.sum(scale2 * loss(rows_n, rows_v, h)))
-    ada_loss = float(np.sum(scale2 * loss(q, rows_v, h)))
+    near_loss, ada_loss = float(np.sum(scale2 * near)), float(np.sum(scale2 * ada))
     codes = back(q).astype(p.dtype)
     return codes, Rounded(node.name, near_loss, ada_loss, int(np.count_nonzero(codes != nearest)), int(codes.size))
 
@@ -277,41 +276,50 @@ def adaptive_codes(v: np.ndarray, h: np.ndarray, qmin: int, qmax: int,
     """Codes in {floor(v), ceil(v)} (clamped to [qmin, qmax]) approximately minimising ``loss`` per row: sequential
     rounding with error feedback, then coordinate descent, never worse than ``nearest`` (default: v rounded half
     away from zero). ``v``: [G, R, n] targets in code units; ``h``: [G, n, n] positive definite."""
-    lo = np.clip(np.floor(v), qmin, qmax)
-    hi = np.clip(np.ceil(v), qmin, qmax)
     if nearest is None:
         nearest = np.clip(np.sign(v) * np.floor(np.abs(v) + 0.5), qmin, qmax)
+    return _choose(v, h, qmin, qmax, nearest)[0]
+
+
+def _choose(v: np.ndarray, h: np.ndarray, qmin: int, qmax: int,
+            nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``adaptive_codes`` with the loss per row of its result and of ``nearest``."""
+    lo = np.clip(np.floor(v), qmin, qmax)
+    hi = np.clip(np.ceil(v), qmin, qmax)
     nearest = nearest.astype(np.float64)
     q = _sequential(v, h, lo, hi)
     q = _descend(q, v, h, lo, hi)
-    better = loss(q, v, h) < loss(nearest, v, h)
-    return np.where(better[..., None], q, nearest).astype(np.int64)
+    got, near = loss(q, v, h), loss(nearest, v, h)
+    better = got < near
+    return np.where(better[..., None], q, nearest).astype(np.int64), np.where(better, got, near), near
 
 
 def _sequential(v: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Step 1: GPTQ-style rounding in input order with the error fed back to the unrounded weights; inside a
     block of ``BLOCK`` inputs one at a time, to the inputs after the block at once (one matrix product: the
-    same updates, summed)."""
+    same updates, summed). Works on [G, n, R] copies so that one input's weights over all rows are contiguous."""
     n = v.shape[-1]
     try:
-        u = np.linalg.cholesky(np.linalg.inv(h)).transpose(0, 2, 1)  # H^-1 = U^T U, U upper triangular
+        # H^-1 = U^T U with U upper triangular; L = U^T (contiguous: the block update is a BLAS matrix product).
+        low = np.linalg.cholesky(np.linalg.inv(h))
     except np.linalg.LinAlgError:
         return np.where(np.abs(v - lo) <= np.abs(hi - v), lo, hi)
-    target = v.copy()
-    q = np.empty_like(v)
+    target = np.ascontiguousarray(v.transpose(0, 2, 1))
+    lo_t, hi_t = np.ascontiguousarray(lo.transpose(0, 2, 1)), np.ascontiguousarray(hi.transpose(0, 2, 1))
+    q = np.empty_like(target)
     for b0 in range(0, n, BLOCK):
         b1 = min(n, b0 + BLOCK)
-        errs = np.empty((*v.shape[:-1], b1 - b0))
+        errs = np.empty((v.shape[0], b1 - b0, v.shape[1]))
         for j in range(b0, b1):
-            t = target[..., j]
-            qj = np.where(np.abs(t - lo[..., j]) <= np.abs(hi[..., j] - t), lo[..., j], hi[..., j])
-            q[..., j] = qj
-            err = (t - qj) / u[:, None, j, j]
-            errs[..., j - b0] = err
-            target[..., j + 1:b1] -= err[..., None] * u[:, None, j, j + 1:b1]
+            t = target[:, j]
+            qj = np.where(np.abs(t - lo_t[:, j]) <= np.abs(hi_t[:, j] - t), lo_t[:, j], hi_t[:, j])
+            q[:, j] = qj
+            err = (t - qj) / low[:, j, j, None]
+            errs[:, j - b0] = err
+            target[:, j + 1:b1] -= low[:, j + 1:b1, j, None] * err[:, None, :]
         if b1 < n:
-            target[..., b1:] -= errs @ u[:, b0:b1, b1:]
-    return q
+            target[:, b1:] -= low[:, b1:, b0:b1] @ errs
+    return q.transpose(0, 2, 1)
 
 
 def _descend(q: np.ndarray, v: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
