@@ -243,6 +243,7 @@ LEGALIZATIONS: tuple[Legalization, ...] = (
         L("FakeQuantWithMinMaxArgs", "DEQUANTIZE QUANTIZE", "n/a", LP),
         L("FakeQuantWithMinMaxVars", "DEQUANTIZE QUANTIZE", "n/a", LP),
         L("QuantizeAndDequantizeV4", "DEQUANTIZE QUANTIZE", "n/a", LP),
+        L("QuantizeAndDequantizeV2", "DEQUANTIZE QUANTIZE", "n/a", MEASURED),
     ),
     *_family("training",
         L("SigmoidGrad", "MUL SUB", "yes", LP),

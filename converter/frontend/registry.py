@@ -25,7 +25,7 @@ INTERNALS: dict[str, tuple[str, ...]] = {}
 ELEMENTWISE: set[str] = set()
 
 _HANDLER_MODULES = ("control", "functional", "recurrent", "nn", "nn_ext", "math", "math_ext", "signal", "detection", "random_ops", "gradients", "array", "shapes", "gather_scatter", "matrix", "selection",
-                    "fake_quant", "einsum", "space_batch", "custom")
+                    "fake_quant", "einsum", "space_batch", "custom", "special")
 
 
 def tf_op(*op_types: str, elementwise: bool = False) -> Callable[[HandlerFn], HandlerFn]:

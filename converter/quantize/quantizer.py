@@ -39,8 +39,9 @@ from .rounding import LayerInputs, Rounded, round_weights, weight_index
 from .precision import LayerPrecision, Precision, PrecisionPlan
 from .qmath import INT4, INT8, INT16, UINT8
 from .range_sharing import RangeSharing
+from .float_moves import moves_between_float
 from .range_sharing import is_float as _is_float
-from .spec import FLOAT_REASONS, In, OpQuantSpec, Out, has_kernel, input_role, node_spec
+from .spec import FLOAT_LOWERINGS, FLOAT_REASONS, In, OpQuantSpec, Out, has_kernel, input_role, node_spec
 
 FLOAT32 = np.dtype(np.float32)
 
@@ -107,6 +108,8 @@ def has_float_tensors(node: Node) -> bool:
 def integer_kernel_refusal(node: Node, dtype: np.dtype) -> str | None:
     """Why ``node`` cannot run as a LiteRT integer kernel with ``dtype`` activations (None: it can), by the spec
     table: no rule for the op, no kernel for that type, or a weight/bias input that is not constant."""
+    if node.tf_op in FLOAT_LOWERINGS:
+        return FLOAT_LOWERINGS[node.tf_op]
     spec = node_spec(node)
     if spec is None and node.op == "custom":
         return f"custom op {getattr(node.attrs, 'code', '?')} takes float data (no _output_quantized)"
@@ -180,6 +183,11 @@ class _Quantizer(RangeSharing):
                 float_nodes.append(FloatNode(node.name, node.op, reason))
                 resolved[node.name] = LayerPrecision(Precision.FLOAT, asked.weight_bits, reason)
             self.result.layer_ops[node.name] = node.op
+        for node in moves_between_float(self.g, self.qnodes, self.o.input_dtype == FLOAT32):
+            del self.qnodes[id(node)], self.node_dt[id(node)]
+            why = "moves data between float ops: 8-bit codes there would only add rounding"
+            float_nodes.append(FloatNode(node.name, node.op, why))
+            resolved[node.name] = LayerPrecision(Precision.FLOAT, resolved[node.name].weight_bits, why)
         self.result.plan = PrecisionPlan(self.o.plan.default, resolved)
         if float_nodes and not self.o.allow_float_fallback:
             listed = "; ".join(f"{f.name} ({f.op}: {f.reason})" for f in float_nodes[:8])

@@ -79,6 +79,10 @@ SAME_SCALE_BUILDERS: dict[str, Callable[[Any, Any, Any], Any]] = {
     # Zero fills (int8 only: uint8 keeps them float): their output grid has zero point 0.
     "matrix_diag": lambda tf, x, y: tf.concat([tf.reshape(tf.raw_ops.MatrixDiag(diagonal=x), [1, 36]), y], -1),
     "scatter_nd": lambda tf, x, y: tf.concat([tf.reshape(tf.scatter_nd([[0]], x, [2, 6]), [1, 12]), y], -1),
+    # Values and default value copied at the output's scale.
+    "sparse_to_dense": lambda tf, x, y: tf.concat([tf.reshape(tf.raw_ops.SparseToDense(
+        sparse_indices=[[0, 0], [0, 2], [0, 4], [1, 1], [1, 3], [1, 5]], output_shape=[2, 6],
+        sparse_values=tf.reshape(x, [6]), default_value=0.0), [1, 12]), y], -1),
     # x as 3 steps of 2 features, y clipped to (-1, 1) (where an LSTM's hidden state lies) the initial hidden
     # state, which the kernel reads on the output's grid.
     "unidirectional_sequence_lstm": lambda tf, x, y: tf.reshape(tf.raw_ops.BlockLSTMV2(

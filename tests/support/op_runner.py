@@ -49,14 +49,17 @@ class Traced:
 
     @property
     def int8_inapplicable(self) -> str | None:
-        """Why INT8 does not apply to this probe, or None: it needs a float input, finite sample data (TF's
-        calibrator aborts on inf/NaN) and a batch axis of 1 on every input (qconvert's representative datasets
-        stack samples along the batch axis)."""
+        """Why INT8 does not apply to this probe, or None: it needs a float input, finite sample data and results
+        (TF's calibrator aborts on inf/NaN) and a batch axis of 1 on every input (qconvert's representative
+        datasets stack samples along the batch axis)."""
         floats = [a for a in self.cal if np.issubdtype(a.dtype, np.floating)]
         if not floats:
             return "no float input"
         if not all(np.all(np.isfinite(a)) for a in floats):
             return "non-finite sample data"
+        if not all(np.all(np.isfinite(v)) for vs in self.expected.values() for v in vs
+                   if np.issubdtype(v.dtype, np.floating)):
+            return "non-finite results (no 8-bit grid holds inf or NaN)"
         if not all(len(s.shape) > 0 and s.shape[0] == 1 for s in self.probe.inputs):
             return "an input without a batch axis of 1"
         return None

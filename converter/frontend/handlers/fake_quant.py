@@ -4,6 +4,18 @@ TF -> IR (absorbed into tensor ranges by the fake_quant pass):
   FakeQuantWithMinMaxVars(x, min, max)            -> fake_quant(x, min, max)
   FakeQuantWithMinMaxVarsPerChannel(x, min, max)  -> fake_quant(x, min, max), axis = last axis of x
   FakeQuantWithMinMaxArgs(x)                      -> fake_quant(x), min/max attributes
+  QuantizeAndDequantizeV2/V3/V4(x, min, max)      -> fake_quant(x), min/max attributes: the same grid (below)
+
+QuantizeAndDequantize (range_given, per-tensor, 8 bits) puts x on a grid with zero point 0: codes
+[qmin, qmax] = [-128 (-127 narrow), 127] signed, [0, 255] unsigned, and step d = max(min / qmin, max / qmax)
+(TensorFlow's kernel: scale 1 / d = min(qmin / min, qmax / max), the coarser side's, so the given range fits; the
+other side widens to the grid): y = d * round(clamp(x, d * qmin, d * qmax) / d). That is FakeQuant's grid on
+[d * qmin, d * qmax]: its step (max - min) / 255 (254 narrow) is d and its nudged zero point the code of 0, so the
+fake-quant machinery applies: FLOAT writes QUANTIZE + DEQUANTIZE on that grid (as TensorFlow's converter does for V2
+and V4), INT8 and uint8 take it as the tensor's range. TensorFlow rounds halves to even, LiteRT's QUANTIZE away
+from zero: they differ only on exact ties. A range computed at run time (range_given=False), per-channel ranges
+and other widths have no such form and are refused. narrow_range's lowest code (-127 d) is a MAXIMUM before it:
+FakeQuant's codes stop there, QUANTIZE's uint8 codes one below.
 """
 
 from __future__ import annotations
@@ -41,6 +53,47 @@ def fake_quant_per_channel(ctx: ImportContext) -> None:
 def fake_quant_args(ctx: ImportContext) -> None:
     attrs = FakeQuantAttrs(min=float(ctx.attr("min", -6.0)), max=float(ctx.attr("max", 6.0)), **_common(ctx))
     ctx.emit("fake_quant", [ctx.input(0)], attrs)
+
+
+@tf_op("QuantizeAndDequantizeV2", "QuantizeAndDequantizeV3", "QuantizeAndDequantizeV4")
+def quantize_and_dequantize(ctx: ImportContext) -> None:
+    if not ctx.attr("range_given", False):
+        raise ctx.fail("range_given=False takes the range from each input at run time; TFLite's QUANTIZE needs a "
+                       "fixed range: give the range (range_given=True with constant input_min/input_max)")
+    if int(ctx.attr("axis", -1)) != -1:
+        raise ctx.fail("a per-channel range (axis != -1) has no TFLite form on an activation; use one range")
+    bits = int(ctx.require_const(3, "num_bits")) if ctx.op_type == "QuantizeAndDequantizeV3" else \
+        int(ctx.attr("num_bits", 8))
+    if bits != 8:
+        raise ctx.fail(f"num_bits={bits}: only 8-bit QuantizeAndDequantize converts (TFLite's QUANTIZE and "
+                       "DEQUANTIZE hold 8-bit codes)")
+    lo = float(np.asarray(ctx.require_const(1, "input_min")).reshape(()))
+    hi = float(np.asarray(ctx.require_const(2, "input_max")).reshape(()))
+    narrow = bool(ctx.attr("narrow_range", False))
+    grid = qdq_grid(lo, hi, bool(ctx.attr("signed_input", True)), narrow)
+    if grid is None:
+        raise ctx.fail(f"the range [{lo}, {hi}] holds no quantization step (an empty range, or an unsigned one "
+                       "with no positive values); give a range around the values")
+    x = ctx.input(0)
+    if narrow:  # the grid's codes stop at 1 (real -127 d): QUANTIZE's uint8 codes at 0, so clamp first
+        low = ctx.intermediate("clamp", x.dtype, x.shape)
+        ctx.emit("maximum", [x, ctx.const("lowest", np.asarray(grid[0], x.dtype))], outputs=[low], suffix="clamp")
+        x = low
+    ctx.emit("fake_quant", [x], FakeQuantAttrs(min=grid[0], max=grid[1], num_bits=8, narrow_range=narrow))
+
+
+def qdq_grid(lo: float, hi: float, signed: bool, narrow: bool) -> tuple[float, float] | None:
+    """The FakeQuant range [step * qmin, step * qmax] whose grid is QuantizeAndDequantize's for the given range
+    (None: no step fits it). The step is computed in float32, as TensorFlow's kernel computes it."""
+    f32 = np.float32
+    qmin, qmax = (-127 if narrow else -128, 127) if signed else (0, 255)
+    lo32, hi32 = f32(lo), f32(hi)
+    from_min = f32(qmin) / lo32 if qmin * lo32 > 0 else np.inf
+    from_max = f32(qmax) / hi32 if qmax * hi32 > 0 else np.inf
+    if not np.isfinite(min(from_min, from_max)):
+        return None
+    step = lo32 / f32(qmin) if from_min < from_max else hi32 / f32(qmax)
+    return float(f32(qmin) * step), float(f32(qmax) * step)
 
 
 @reference("fake_quant_barrier")

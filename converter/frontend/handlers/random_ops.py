@@ -1,5 +1,7 @@
 """Random ops LiteRT has kernels for. They draw new numbers on every run, so nothing folds, merges or evaluates
-them at conversion time (ir.node.STATEFUL_OPS); calibration runs TensorFlow's own generator (ranges only).
+them at conversion time (ir.node.STATEFUL_OPS); calibration draws from TensorFlow's stateless generator, seeded
+with the op's seeds and the number of draws made so far, so that each batch sees new numbers (ranges only;
+stateful draws without a seed fail when op determinism is on).
 
 TF -> IR:
   RandomUniform(shape), RandomStandardNormal(shape)  -> random_uniform / random_standard_normal(shape int32)
@@ -10,6 +12,7 @@ LiteRT's generator is not TensorFlow's: the same seeds draw different numbers fr
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -43,11 +46,20 @@ def multinomial(ctx: ImportContext) -> None:
 @reference("random_uniform", "random_standard_normal")
 def ref_random_tensor(node: Node, shape: Any) -> list[Any]:  # noqa: ANN401
     tf = tensorflow()
-    fn = tf.random.uniform if node.op == "random_uniform" else tf.random.normal
-    return [fn(tf.cast(shape, tf.int32), dtype=tf.float32)]
+    fn = tf.random.stateless_uniform if node.op == "random_uniform" else tf.random.stateless_normal
+    return [fn(tf.cast(shape, tf.int32), seed=_seed_pair(node), dtype=tf.float32)]
+
+
+_DRAWS = itertools.count()
+
+
+def _seed_pair(node: Node) -> list[int]:
+    a: RandomAttrs = node.attrs  # type: ignore[assignment]
+    return [a.seed, (a.seed2 + next(_DRAWS)) % 2**31]
 
 
 @reference("multinomial")
 def ref_multinomial(node: Node, logits: Any, num_samples: Any) -> list[Any]:  # noqa: ANN401
     tf = tensorflow()
-    return [tf.random.categorical(logits, tf.reshape(num_samples, []), dtype=tf.as_dtype(node.output.dtype))]
+    return [tf.random.stateless_categorical(logits, tf.reshape(num_samples, []), seed=_seed_pair(node),
+                                            dtype=tf.as_dtype(node.output.dtype))]

@@ -87,6 +87,20 @@ PROBES: dict[str, Probe] = {
 }
 
 VARIANTS: dict[str, tuple[Probe, ...]] = {
+    # Batch-1 forms, so that INT8 applies (the rows' probes have batch axes of 2 and 4).
+    "SparseToDense": (
+        Probe(lambda tf, v: tf.raw_ops.SparseToDense(sparse_indices=[[0, 1, 3]], output_shape=[1, 3, 5],
+                                                     sparse_values=tf.reshape(v, [1]), default_value=0.0),
+              (In((1,), scale=2.0),), int8=True, name="batch1"),
+        Probe(lambda tf, v: tf.raw_ops.SparseToDense(sparse_indices=[[0, 1], [0, 3], [0, 4]], output_shape=[1, 6],
+                                                     sparse_values=tf.reshape(v, [3]) * 2.0 + 1.0,
+                                                     default_value=-1.5),
+              (In((1, 3)),), slow=True, name="default_value", context=("ADD", "MUL", "RESHAPE")),
+    ),
+    "ReverseSequence": (
+        Probe(lambda tf, x: tf.reverse_sequence(x, [2, 4, 1], seq_axis=2, batch_axis=1), (In((1, 3, 5, 2)),),
+              slow=True, name="batch1"),
+    ),
     # Paddings/crops that are not zero; one spatial axis (3-D, SPACE_TO_BATCH_ND version 3); a 5-D input, which
     # LiteRT's kernels do not take (refused with one line).
     "SpaceToBatchND": (

@@ -153,16 +153,13 @@ _REDUCE = {
 _PROD_IN = {"dist": "uniform", "low": 0.5, "high": 1.5}
 
 
-# LiteRT's ATAN2 takes equal shapes only: qconvert broadcasts its operands first (TensorFlow's converter fails).
-ATAN2_GAP = ("INT8 quantizes the BROADCAST_TO between the float input and the float ATAN2 (8-bit inputs to atan2: "
-             "19.7 dB); a data-movement op between float ops should stay float (quantizer)")
-
-
-def _binary_variants(build, a, b, int8_gap=""):  # noqa: ANN001, ANN202 - builder and In keyword arguments
+# LiteRT's ATAN2 takes equal shapes only: qconvert broadcasts its operands first (TensorFlow's converter fails); in
+# INT8 the BROADCAST_TOs stay float beside the float ATAN2 (quantize/float_moves.py).
+def _binary_variants(build, a, b):  # noqa: ANN001, ANN202 - builder and In keyword arguments
     return (
         Probe(build, (In(R0, **a), In(R0, **b)), slow=True, name="rank0"),
         Probe(build, (In(R5, **a), In(R5, **b)), slow=True, name="rank5"),
-        Probe(build, (In((1, 4, 1, 6), **a), In((1, 1, 5, 1), **b)), slow=True, name="broadcast", int8_gap=int8_gap),
+        Probe(build, (In((1, 4, 1, 6), **a), In((1, 1, 5, 1), **b)), slow=True, name="broadcast"),
         Probe(lambda tf, x: build(tf, x, np.asarray(In((6,), **b).sample(np.random.default_rng(5), 1)[0])),
               (In((1, 3, 6), **a),), slow=True, name="constant_operand"),
     )
@@ -177,12 +174,17 @@ def _reduce_variants(build, dist):  # noqa: ANN001, ANN202
 
 
 _MORE: dict[str, tuple[Probe, ...]] = {
-    op: _binary_variants(*spec, int8_gap=ATAN2_GAP if op == "Atan2" else "") for op, spec in _BINARY.items()}
+    op: _binary_variants(*spec) for op, spec in _BINARY.items()}
 _MORE.update({op: (Probe(lambda tf, x, f=f: f(tf, x), (In(R0, **d),), slow=True, name="rank0"),
                    Probe(lambda tf, x, f=f: f(tf, x), (In(R5, **d),), slow=True, name="rank5"))
               for op, (f, d) in _UNARY.items()})
 _MORE.update({op: _reduce_variants(f, _PROD_IN if op == "Prod" else {}) for op, f in _REDUCE.items()})
 _MORE.update({
+    # x < 1/2 through the reflection formula; the poles 0, -1, -2 ... (+inf), +-inf and NaN.
+    "Lgamma": (Probe(lambda tf, x: tf.math.lgamma(x), (In((1, 16), scale=3.0),), name="reflection"),
+               Probe(lambda tf, x: tf.math.lgamma(x), (In((1, 8), "float32", "int", low=-4, high=3),), slow=True,
+                     name="poles"),
+               Probe(lambda tf, x: tf.math.lgamma(x), (SPECIAL,), slow=True, name="special")),
     "ArgMax": (Probe(lambda tf, x: tf.argmax(x, axis=-1, output_type=tf.int32), (In(R5),), slow=True,
                      name="neg_axis_int32"),),
     "ArgMin": (Probe(lambda tf, x: tf.argmin(x, axis=-2), (In((1, 6, 5)),), slow=True, name="neg_axis"),),

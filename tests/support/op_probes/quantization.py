@@ -26,7 +26,34 @@ PROBES: dict[str, Probe] = {
     "QuantizeAndDequantizeV4": Probe(
         lambda tf, x: tf.raw_ops.QuantizeAndDequantizeV4(input=tf.tanh(x) * 3.0, input_min=-3.0, input_max=3.0,
                                                          range_given=True),
+        (X,), context=("MUL", "TANH"), int8=True),
+    # V2: V4 without its gradient; V3 takes num_bits as a tensor (TensorFlow's converter fails on V3).
+    "QuantizeAndDequantizeV2": Probe(
+        lambda tf, x: tf.raw_ops.QuantizeAndDequantizeV2(input=tf.tanh(x) * 3.0, input_min=-2.0, input_max=2.5,
+                                                         range_given=True),
+        (X,), context=("MUL", "TANH")),
+    "QuantizeAndDequantizeV3": Probe(
+        lambda tf, x: tf.raw_ops.QuantizeAndDequantizeV3(input=tf.tanh(x) * 3.0, input_min=-2.6, input_max=1.5,
+                                                         num_bits=8, range_given=True),
         (X,), context=("MUL", "TANH")),
 }
 
-VARIANTS: dict[str, tuple[Probe, ...]] = {}
+
+def _qdq(**kw):  # noqa: ANN003, ANN202
+    return lambda tf, x: tf.raw_ops.QuantizeAndDequantizeV4(input=tf.tanh(x) * 3.0, **kw)
+
+
+VARIANTS: dict[str, tuple[Probe, ...]] = {
+    "QuantizeAndDequantizeV4": (
+        # narrow_range: codes -127..127 (a MAXIMUM clamps below); TensorFlow's converter ignores it (0.48 off).
+        Probe(_qdq(input_min=-2.0, input_max=2.5, range_given=True, narrow_range=True), (X,), name="narrow"),
+        Probe(_qdq(input_min=0.0, input_max=2.0, range_given=True, signed_input=False), (X,), slow=True,
+              name="unsigned"),
+        Probe(_qdq(input_min=-3.0, input_max=3.0, range_given=True, round_mode="HALF_UP"), (X,), slow=True,
+              name="half_up"),
+        Probe(_qdq(input_min=-3.0, input_max=3.0, range_given=False), (X,), name="range_at_run_time",
+              refuse=r"range_given=False takes the range from each input at run time"),
+        Probe(_qdq(input_min=-3.0, input_max=3.0, range_given=True, num_bits=4), (X,), slow=True, name="4_bits",
+              refuse=r"num_bits=4: only 8-bit"),
+    ),
+}
