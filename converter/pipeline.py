@@ -210,13 +210,14 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                 with _phase(seconds, "select_ranges", progress):
                     acc = choose_best(graph, opts, data, cal, means_for)
                 opts = replace(opts, per_channel_bias_correction=opts.per_channel_bias_correction or acc.bias_correction,
-                               bias_shifts=acc.bias_shifts)
+                               bias_shifts=acc.bias_shifts, layer_inputs=acc.layer_inputs or opts.layer_inputs)
                 m = acc.measured_db
                 notes.append(f"--optimize=accuracy: clipped ranges {'on' if acc.clipped else 'off'} "
                              f"({acc.ranges.kept} of {acc.ranges.proposed} tensors proposed: "
                              f"{_counts(acc.ranges.picks)}), per-channel bias correction "
                              f"{'on' if acc.bias_correction else 'off'}, empirical bias correction "
                              f"{'on (' + str(len(acc.bias_shifts)) + ' layers)' if acc.bias_shifts else 'off'}, "
+                             f"adaptive weight rounding {'on' if acc.layer_inputs else 'off'}, "
                              "measured in LiteRT on held-back calibration samples: "
                              + ", ".join(f"{'clipped' if c else 'min/max'}{' + ' + b if b else ''} {db:.2f} dB"
                                          for (c, b), db in m.items()))

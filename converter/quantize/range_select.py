@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from ..ir import Graph, QuantRange, RangeSource
 from ..litert_worker import LiteRTWorker
 from .calibrate import CalibrationStats, calibrate
 from .dataset import Dataset
+from . import rounding
 from .bias_correction import empirical_shifts
 from .grids import resolve_grids
 from .params import activation_params
@@ -167,7 +169,8 @@ MEASURED_MARGIN_DB = 0.5  # a configuration must beat plain min/max INT8 by this
 # the transformer's clipped ranges +2.06 there, +0.62 held out)
 
 
-BIAS_MODES = ("", "bias corr.", "empirical bias corr.")  # none, per-channel weight rounding, measured sequentially
+# none, per-channel weight-rounding bias correction, sequential empirical, adaptive rounding (alone, + empirical)
+BIAS_MODES = ("", "bias corr.", "empirical bias corr.", "adaptive rounding", "adaptive rounding + empirical bias corr.")
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ class AccuracyChoice:
     clipped: bool
     bias_correction: bool  # per-channel weight-rounding correction (bias_correction.correction)
     bias_shifts: Mapping[str, np.ndarray] = field(default_factory=dict)  # empirical_shifts, if they won
+    layer_inputs: Mapping[str, Any] = field(default_factory=dict)  # adaptive weight rounding's, if it won
 
 
 def _measure(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
@@ -201,9 +205,10 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
     proposal whose readers err least where that pays in the simulated model (``select_ranges``). The simulation
     leaves out the kernels' fixed-point arithmetic and misjudged bias correction on the trained digits CNN (-1.4
     dB simulated, +1.6 dB in LiteRT), so the final choice is measured, two-fold (a hundred held-back samples
-    alone let a few confident ones decide): the six models {min/max, chosen ranges} x {no bias correction,
-    per-channel weight-rounding correction, sequential empirical correction (``empirical_shifts``)} are built
-    from one half's statistics (clipped proposals, channel means, measured shifts) and run in LiteRT on the other
+    alone let a few confident ones decide): the models {min/max, chosen ranges} x ``BIAS_MODES`` (no correction,
+    per-channel weight-rounding bias correction, sequential empirical bias correction (``empirical_shifts``),
+    adaptive weight rounding (``rounding``), adaptive rounding + empirical correction) are built from one half's
+    statistics (clipped proposals, channel means, measured shifts, X^T X) and run in LiteRT on the other
     half, both ways, noise summed; plain min/max without correction wins unless another beats it by
     ``MEASURED_MARGIN_DB``. Tensors not clipped take all samples' min/max there, as in the final model: one half's
     min/max clip the other half's extremes (the trained dwsep CNN's logits), a noise floor that hid every
@@ -219,6 +224,7 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
         arrays = data.arrays
         halves = [[a[:half] for a in arrays], [a[half:] for a in arrays]]
         energy: dict[tuple[bool, str], list[float]] = {}
+        inputs: dict[int, Mapping[str, rounding.LayerInputs]] = {}
         for fold in (0, 1):
             fit = calibrate(graph, Dataset.in_memory(halves[fold], data.source), CalibrationMethod.MSE,
                             means_for=means_for, propose=PROPOSERS)
@@ -228,13 +234,11 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
             chosen = {name: fit.proposals[CalibrationMethod(m)][name] for name, m in choice.picks.items()}
             reference = [np.asarray(r, np.float64) for r in ReferenceExecutor(graph)(judge)]
             fit_opts = replace(opts, activation_means=fit.channel_means)
+            inputs[fold] = rounding.collect(graph, Dataset.in_memory(halves[fold], data.source))
             with LiteRTWorker(judge) as worker:
                 for clip in ((False, True) if chosen else (False,)):
                     _set(graph, {**full.minmax, **(chosen if clip else {})})
-                    variants = {"": fit_opts, "bias corr.": replace(fit_opts, per_channel_bias_correction=True)}
-                    shifts = empirical_shifts(graph, fit_opts, [a[:SAMPLES] for a in halves[fold]])
-                    if shifts:
-                        variants["empirical bias corr."] = replace(fit_opts, bias_shifts=shifts)
+                    variants = _variants(graph, fit_opts, [a[:SAMPLES] for a in halves[fold]], inputs[fold])
                     for mode, variant in variants.items():
                         sig, noise = _measure(graph, variant, worker, reference)
                         e = energy.setdefault((clip, mode), [0.0, 0.0])
@@ -248,6 +252,30 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
             pick = choice.picks.get(t.name) if clipped else None
             r = full.proposals[CalibrationMethod(pick)][t.name] if pick else full.minmax[t.name]
             t.qrange = QuantRange.per_tensor(*r, RangeSource.CALIBRATION)
-    shifts = empirical_shifts(graph, replace(opts, activation_means=full.channel_means),
-                              [a[:SAMPLES] for a in data.arrays]) if bias == "empirical bias corr." else {}
-    return AccuracyChoice(choice, measured, clipped, bias == "bias corr.", shifts)
+    final = replace(opts, activation_means=full.channel_means)
+    if bias:
+        final = _variants(graph, final, [a[:SAMPLES] for a in data.arrays],
+                          rounding.collect(graph, data) if "adaptive" in bias else {}, bias)[bias]
+    return AccuracyChoice(choice, measured, clipped, final.per_channel_bias_correction, final.bias_shifts,
+                          final.layer_inputs)
+
+
+def _variants(graph: Graph, opts: QuantizeOptions, samples: Sequence[np.ndarray],
+              layer_inputs: Mapping[str, rounding.LayerInputs], only: str | None = None) -> dict[str, QuantizeOptions]:
+    """``BIAS_MODES``' options for ``graph`` as its ranges stand: per-channel weight-rounding bias correction,
+    sequential empirical bias correction measured on ``samples``, adaptive weight rounding (``layer_inputs``,
+    --weight_rounding=adaptive), and adaptive rounding with empirical correction on top; ``only``: that one."""
+    out = {"": opts}
+    for mode in BIAS_MODES[1:] if only is None else (only,):
+        o = replace(opts, layer_inputs=layer_inputs) if "adaptive" in mode else opts
+        if mode == "bias corr.":
+            o = replace(o, per_channel_bias_correction=True)
+        if "adaptive" in mode and not layer_inputs:
+            continue
+        if "empirical" in mode:
+            shifts = empirical_shifts(graph, o, samples)
+            if not shifts:
+                continue
+            o = replace(o, bias_shifts=shifts)
+        out[mode] = o
+    return out
