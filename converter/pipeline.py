@@ -173,6 +173,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
     check_supported(graph)
     qres = cal = weights = debug_graph = search = held_out = dataset = compression = sparsity = None
     debug_inputs: list[np.ndarray] = []
+    debug_data: Dataset | None = None
     if config.prune is not None or config.cluster_weights is not None:
         with _phase(seconds, "compress", progress):
             dataset = _dataset(config, graph)
@@ -234,7 +235,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                     opts = replace(opts, layer_inputs=rounding.collect(graph, data))
             if config.debug_layers:
                 debug_graph = graph.copy()  # calibrated, before quantization
-                debug_inputs = data.head(config.debug_samples)
+                debug_inputs, debug_data = data.head(config.debug_samples), data
         if held_out is not None and config.target_sqnr is not None:
             with _phase(seconds, "target_sqnr", progress):
                 search, chosen = search_precision(graph, opts, held_out, config.target_sqnr, data.num_samples)
@@ -274,9 +275,9 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
 
             model = ModelFile(memoryview(to_dot(graph, "converted").encode()))
     debug = None
-    if debug_graph is not None:
+    if debug_graph is not None and debug_data is not None:
         with _phase(seconds, "debug_layers", progress):
-            debug = analyse(debug_graph, opts, graph, tflite.to_bytes(), debug_inputs)
+            debug = analyse(debug_graph, opts, graph, tflite.to_bytes(), debug_inputs, debug_data)
     return ConversionResult(
         model=model, graph=graph, config=config, tf_op_counts=imported.tf_op_counts, ir_ops_before=before,
         ir_ops_after=graph.op_counts(), passes=stats, quantization=qres, calibration=cal, weight_only=weights,

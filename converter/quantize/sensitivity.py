@@ -9,7 +9,9 @@ trained test models its output SQNR is within about 1 dB of LiteRT's.
 
 The effect of running some ops at another precision (``effects``) is the output SQNR of the simulated model with
 the plan changed, minus the SQNR with the plan as given: the quantizer's decisions move with the plan (a float op's
-readers get their own grids, sums stop sharing a range ...) since the grids come from the quantizer itself.
+readers get their own grids, sums stop sharing a range ...) since the grids come from the quantizer itself. It is
+judged on ``Fold``s: models calibrated on some samples and run on others, noise summed, so that it counts what new
+data costs (values clipped beyond the calibrated ranges) as well as rounding.
 
 A layer (``layers``) is the set of ops one model layer became: the ops under one name scope below the model's own
 (``model/conv2d_1/...``, every time step of ``model/lstm/...``), which ``--float_layers 'model/lstm/.*'`` names.
@@ -130,19 +132,48 @@ class Effect:
         return self.measured_db if self.measured_db is not None else self.estimated_db
 
 
-def effects(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray], constants: Constants,
-            candidates: Mapping[str, Sequence[str]], precision: LayerPrecision = FLOAT) -> list[Effect]:
+@dataclass(frozen=True)
+class Fold:
+    """A calibrated float ``graph`` and the ``opts`` it is quantized with, judged on ``inputs`` (one array per graph
+    input, first axis = samples) with its quantized ``constants``. Calibrated on other samples than ``inputs``, it
+    shows what the model does on new data: clipping where they leave the calibrated ranges, which the samples
+    calibrated on never show."""
+
+    graph: Graph
+    opts: QuantizeOptions
+    inputs: Sequence[np.ndarray]
+    constants: Constants
+
+
+def noise_energy(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> float:
+    """Summed squared error of ``test`` against ``reference`` over all outputs."""
+    return sum(float(np.sum((np.asarray(r, np.float64) - np.asarray(t, np.float64).reshape(np.shape(r))) ** 2))
+               for r, t in zip(reference, test, strict=True))
+
+
+def gain_db(noise_before: float, noise_after: float) -> float:
+    """Output SQNR gained when the noise energy goes from ``noise_before`` to ``noise_after`` (same signal)."""
+    if noise_after == noise_before:
+        return 0.0
+    return float(10 * np.log10(max(noise_before, 1e-30) / max(noise_after, 1e-30)))
+
+
+def effects(folds: Sequence[Fold], candidates: Mapping[str, Sequence[str]],
+            precision: LayerPrecision = FLOAT) -> list[Effect]:
     """For each candidate (name -> node names), the simulated output SQNR gained when those nodes alone run at
-    ``precision`` instead of the plan of ``opts``, against the float ``graph`` on ``inputs``; best first."""
-    reference = list(simulate(graph, inputs, resolve_grids(graph, with_precision(opts, [
-        n.name for n in graph.nodes])), constants).values())
-    base = sqnr_db(reference, list(simulate(graph, inputs, resolve_grids(graph, opts), constants).values()))
-    out = []
-    for name, nodes in candidates.items():
-        grids = resolve_grids(graph, with_precision(opts, nodes, precision))
-        out.append(Effect(name, tuple(nodes),
-                          sqnr_db(reference, list(simulate(graph, inputs, grids, constants).values())) - base))
-    return sorted(out, key=lambda e: -e.estimated_db)
+    ``precision`` instead of each fold's plan, against the fold's float graph on its inputs, noise energies summed
+    over the folds; best first."""
+    base, noise = 0.0, {name: 0.0 for name in candidates}
+    for f in folds:
+        reference = list(simulate(f.graph, f.inputs, resolve_grids(f.graph, with_precision(f.opts, [
+            n.name for n in f.graph.nodes])), f.constants).values())
+        base += noise_energy(reference, list(simulate(f.graph, f.inputs, resolve_grids(f.graph, f.opts),
+                                                      f.constants).values()))
+        for name, nodes in candidates.items():
+            grids = resolve_grids(f.graph, with_precision(f.opts, nodes, precision))
+            noise[name] += noise_energy(reference, list(simulate(f.graph, f.inputs, grids, f.constants).values()))
+    return sorted((Effect(name, tuple(nodes), gain_db(base, noise[name])) for name, nodes in candidates.items()),
+                  key=lambda e: -e.estimated_db)
 
 
 def local_sqnr(graph: Graph, values: Mapping[str, np.ndarray], grids: Grids, constants: Constants) -> dict[str, float]:

@@ -77,10 +77,10 @@ def test_report_json_validates_and_matches_the_model(digits: tuple[Path, Path, A
 
 def test_float_layers_on_the_top_ranked_layer_raises_sqnr(digits: tuple[Path, Path, Any], tmp_path: Path,
                                                           litert: Any, sqnr: Any) -> None:  # noqa: ANN401
-    """The layer --debug_layers ranks first (by its measured effect on the model output, on calibration samples)
-    is the one to keep float: doing so raises the output SQNR on held-out digits. Ranked by cumulative per-tensor
-    SQNR it was the pointwise conv, and keeping that float lowered the SQNR (37.3 -> 36.9 dB); the top layer by effect gains
-    several dB (the classifier head, +4 dB measured), far above the sample noise between the two sets."""
+    """The layer --debug_layers ranks first (by its measured effect on the model output, on held-back calibration
+    samples) is the one to keep float: doing so raises the output SQNR on held-out digits. Ranked by cumulative
+    per-tensor SQNR it was the pointwise conv, and keeping that float lowered the SQNR (37.3 -> 36.9 dB); the top
+    layer by effect gains several dB (the classifier head, +4 dB measured), far above the sample noise between the two sets."""
     from converter.config import ConversionConfig, InferenceType, InputFormat
 
     sm, cal, model = digits

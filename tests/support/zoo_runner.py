@@ -49,24 +49,56 @@ def run_litert(model: bytes, x: np.ndarray) -> np.ndarray:
     return np.concatenate(outs)
 
 
-def convert_row(zm: ZooModel, workdir: Path, n_cal: int = 16, n_eval: int = 16) -> ZooRow:
-    import tensorflow as tf
+@dataclass
+class Prepared:
+    """A zoo model exported as a SavedModel, with its calibration samples (a .npy) and held-out inputs with the
+    Keras model's outputs on them: what every conversion of the row is measured with."""
 
-    from converter.config import ConversionConfig, InferenceType, InputFormat
-    from converter.pipeline import convert
+    zm: ZooModel
+    saved_model: Path
+    calibration: Path
+    x: np.ndarray  # held-out inputs (never calibrated on)
+    expected: np.ndarray  # the Keras model's outputs on them
+    model: Any  # the Keras model  # noqa: ANN401
 
-    row = ZooRow(zm.name, zm.kind)
+    def held_out(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` more inputs drawn with ``seed`` (not the calibration seed, 1) and the Keras model's outputs."""
+        x = self.zm.data(n, seed)
+        return x, np.asarray(self.model.predict(x, verbose=0))
+
+    def config(self, output: Path, **kw: Any) -> Any:  # noqa: ANN401
+        """A ConversionConfig of this SavedModel (batch 1) writing ``output``; INT8 modes are given the
+        calibration samples, with ``**kw``."""
+        from converter.config import ConversionConfig, InputFormat
+
+        if kw.get("inference_type") is not None:
+            kw.setdefault("representative_dataset", self.calibration)
+        return ConversionConfig(input_path=self.saved_model, output_path=output, input_format=InputFormat.SAVED_MODEL,
+                                input_shapes=((1, *self.x.shape[1:]),), **kw)
+
+
+def prepare(zm: ZooModel, workdir: Path, n_cal: int = 16, n_eval: int = 16) -> Prepared:
     model = zm.build()
     path = workdir / zm.name
     model.export(str(path), verbose=False)
     cal, x = zm.data(n_cal, 1), zm.data(n_eval, 2)
     np.save(workdir / f"{zm.name}_cal.npy", cal)
-    expected = np.asarray(model.predict(x, verbose=0))
-    shape = (1, *cal.shape[1:])
+    return Prepared(zm, path, workdir / f"{zm.name}_cal.npy", x, np.asarray(model.predict(x, verbose=0)), model)
+
+
+def convert_row(zm: ZooModel, workdir: Path, prepared: Prepared | None = None) -> ZooRow:
+    import tensorflow as tf
+
+    from converter.config import InferenceType
+    from converter.pipeline import convert
+
+    p = prepared or prepare(zm, workdir)
+    row = ZooRow(zm.name, zm.kind)
+    x, expected = p.x, p.expected
+    cal = np.load(p.calibration)
 
     def ours(**kw: Any) -> Any:  # noqa: ANN401
-        return convert(ConversionConfig(input_path=path, output_path=workdir / "out.tflite",
-                                        input_format=InputFormat.SAVED_MODEL, input_shapes=(shape,), **kw))
+        return convert(p.config(workdir / "out.tflite", **kw))
 
     flt = ours()
     row.tf_ops = flt.tf_op_counts
@@ -75,14 +107,13 @@ def convert_row(zm: ZooModel, workdir: Path, n_cal: int = 16, n_eval: int = 16) 
     got = run_litert(flt.tflite, x)
     row.float_max_rel = float(np.max(np.abs(got - expected)) / max(np.max(np.abs(expected)), 1e-12))
 
-    q = dict(representative_dataset=workdir / f"{zm.name}_cal.npy", inference_input_type=InferenceType.FLOAT,
-             inference_output_type=InferenceType.FLOAT)
+    q = dict(inference_input_type=InferenceType.FLOAT, inference_output_type=InferenceType.FLOAT)
     int8 = ours(inference_type=InferenceType.INT8, **q)
     row.int8_bytes = len(int8.tflite)
     row.int8_sqnr = sqnr_db(expected, run_litert(int8.tflite, x))
     row.float_fallback = sorted({f.op for f in int8.quantization.float_nodes})
 
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(path))
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(p.saved_model))
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([cal[i:i + 1]] for i in range(len(cal)))
     try:
