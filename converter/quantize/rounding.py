@@ -56,7 +56,7 @@ SWEEPS = 3
 BLOCK = 32  # inputs rounded between two matrix-product updates of the rest (GPTQ's lazy batch)
 POSITIONS = 64  # output positions per sample whose patches enter X^T X
 ROWS = 64  # rows per sample of a fully connected / batch matmul input with many rows (tokens)
-MAX_SAMPLES = 256
+MAX_SAMPLES = 64  # calibration samples whose layer inputs are gathered (one more float run over them)
 BATCH = 16
 
 
@@ -299,10 +299,8 @@ def _sequential(v: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray) ->
     block of ``BLOCK`` inputs one at a time, to the inputs after the block at once (one matrix product: the
     same updates, summed). Works on [G, n, R] copies so that one input's weights over all rows are contiguous."""
     n = v.shape[-1]
-    try:
-        # H^-1 = U^T U with U upper triangular; L = U^T (contiguous: the block update is a BLAS matrix product).
-        low = np.linalg.cholesky(np.linalg.inv(h))
-    except np.linalg.LinAlgError:
+    low = _inverse_factor(h)
+    if low is None:
         return np.where(np.abs(v - lo) <= np.abs(hi - v), lo, hi)
     target = np.ascontiguousarray(v.transpose(0, 2, 1))
     lo_t, hi_t = np.ascontiguousarray(lo.transpose(0, 2, 1)), np.ascontiguousarray(hi.transpose(0, 2, 1))
@@ -320,6 +318,24 @@ def _sequential(v: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray) ->
         if b1 < n:
             target[:, b1:] -= low[:, b1:, b0:b1] @ errs
     return q.transpose(0, 2, 1)
+
+
+def _inverse_factor(h: np.ndarray) -> np.ndarray | None:
+    """L lower triangular with H^-1 = L L^T and L^T upper (the factor GPTQ feeds errors back with), per group,
+    without inverting H: with J the reversal permutation and J H J = M M^T (Cholesky), H^-1 = J M^-T M^-1 J, so
+    L = J M^-T J. Computed in TensorFlow (its thread pool; OpenBLAS's threads contend on a busy machine: a
+    1280-input Cholesky took 5.5 s there, 0.4 s on one thread). None when H is not positive definite."""
+    from ..tf_runtime import tensorflow  # noqa: PLC0415
+
+    tf = tensorflow()
+    n = h.shape[-1]
+    try:
+        m = tf.linalg.cholesky(tf.constant(np.ascontiguousarray(h[:, ::-1, ::-1])))
+        m_inv = tf.linalg.triangular_solve(m, tf.eye(n, batch_shape=[h.shape[0]], dtype=tf.float64), lower=True)
+    except tf.errors.InvalidArgumentError:
+        return None
+    out = np.transpose(m_inv.numpy(), (0, 2, 1))[:, ::-1, ::-1]
+    return np.ascontiguousarray(out) if np.all(np.isfinite(out)) else None
 
 
 def _descend(q: np.ndarray, v: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
