@@ -3,6 +3,11 @@
 the first. Also the peak above the floor every conversion pays (`python -c "import tensorflow"`).
 
     .venv/bin/python bench/calibration_memory.py [--samples 100,2000] [--work-dir bench/.work]
+        [--flags="--calibration_method=entropy"]
+
+``--flags`` adds qconvert flags to both conversions: the non-minmax calibrators (histogram-free strided samples,
+bounded per tensor, plus range selection on a streamed half and at most 256 held-back samples), ``--target_sqnr``,
+``--prune``, ``--optimize=accuracy`` must all stay flat too.
 
 The model and data come from bench/build.py (as for compare.py); each conversion runs in a fresh process, measured
 as in compare.py (the child's own peak RSS from wait4)."""
@@ -27,6 +32,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", default="100,2000")
     p.add_argument("--work-dir", type=Path, default=HERE / ".work")
+    p.add_argument("--flags", default="", help="extra qconvert flags, space-separated")
     a = p.parse_args()
     counts = [int(n) for n in a.samples.split(",")]
     work = a.work_dir.resolve() / "mobilenet_v2"
@@ -47,7 +53,7 @@ def main() -> None:
         out.mkdir(exist_ok=True)
         cmd = [qconvert, f"--saved_model_dir={work / 'saved_model'}", f"--output_file={out / 'qconvert.tflite'}",
                *QCONVERT_FLAGS["int8"], f"--representative_dataset={work / f'cal_{n}.npy'}",
-               f"--report={out / 'report.json'}", "-q"]
+               f"--report={out / 'report.json'}", "-q", *a.flags.split()]
         print(f"calibration_memory: {n} samples ...", file=sys.stderr, flush=True)
         run = measure(cmd, out / "qconvert", env)
         if run.returncode != 0:
@@ -55,7 +61,8 @@ def main() -> None:
         report = json.loads((out / "report.json").read_text())
         rows.append((n, run, report))
     weights = rows[0][2]["sizes"]["weights_bytes_float"]
-    print(f"MobileNetV2 224 alpha 1.0, int8: float weights {weights:,} bytes ({weights / 2**20:.1f} MiB); floor "
+    flags = f" {a.flags}" if a.flags else ""
+    print(f"MobileNetV2 224 alpha 1.0, int8{flags}: float weights {weights:,} bytes ({weights / 2**20:.1f} MiB); floor "
           f"(python + import tensorflow) peak RSS {floor.peak_rss_mib:,.0f} MiB; 1-min load average "
           f"{os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     print(f"{'samples':>8s} {'data bytes':>15s} {'wall s':>8s} {'calibrate s':>12s} {'peak RSS MiB':>13s}")

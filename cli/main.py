@@ -138,7 +138,8 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
               help="tf.lite.Optimize for TOCO users. default, size and latency are one mode, as in TensorFlow 2.x "
                    "(OPTIMIZE_FOR_SIZE/LATENCY are deprecated aliases of DEFAULT): with --representative_dataset, "
                    "--inference_type=INT8 with float fallback and float input/output; without, int8 weights and "
-                   "float activations (--post_training_quantize). accuracy: that INT8 model (same ops, same size) "
+                   "float activations (--post_training_quantize); with --quantize_to_float16, float16 weights. "
+                   "accuracy: that INT8 model (same ops, same size) "
                    "with each tensor's range from the calibrator (minmax/percentile/mse/entropy) that gains most on "
                    "held-back calibration samples, and bias correction or adaptive weight rounding "
                    "(--weight_rounding) only where it gains there; needs --representative_dataset.")
@@ -165,8 +166,8 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
                    "names or regular expressions, comma-separated (as --float_layers).")
 @click.option("--target_sqnr", type=float, metavar="DB",
               help="Automatic mixed precision: raise layers of the INT8/uint8 model to int16x8 (or float) until the "
-                   "output SQNR on held-out samples (every 5th of --representative_dataset, not calibrated on) "
-                   "reaches DB; exit 1 if it cannot.")
+                   "output SQNR on held-out samples (every 5th of --representative_dataset, at most 256, not "
+                   "calibrated on) reaches DB; exit 1 if it cannot.")
 @click.option("--post_training_quantize", is_flag=False, flag_value="true", default=None, metavar="[=BOOL]",
               help="Dynamic range: int8 weights, float activations (hybrid kernels). With --inference_type=FLOAT.")
 @click.option("--quantize_to_float16", is_flag=False, flag_value="true", default=None, metavar="[=BOOL]",
@@ -235,7 +236,7 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
                          "--inference_type=INT8 (or QUANTIZED_UINT8) and --representative_dataset")
     optimize = Optimize(kw["optimize"]) if kw.get("optimize") else None
     if optimize is not None:
-        itype, input_type, ptq = _optimize(optimize, itype, input_type, ptq, kw)
+        itype, input_type, ptq = _optimize(optimize, itype, input_type, ptq, fp16, kw)
     config = ConversionConfig(
         input_path=path,
         output_path=Path(str(kw["output_file"])),
@@ -300,6 +301,11 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
                                            or config.representative_dataset is None):
         raise UsageError("--target_sqnr raises layers of an 8-bit model, measured on held-out representative "
                          "samples: it needs --inference_type=INT8 or QUANTIZED_UINT8 and --representative_dataset")
+    if config.calibration_method is not CalibrationMethod.MINMAX and (
+            not config.inference_type.is_quantized or config.representative_dataset is None):
+        raise UsageError(f"--calibration_method={config.calibration_method.value} chooses the activation ranges of "
+                         "an integer model from calibration data: it needs --inference_type="
+                         f"{InferenceType.quantized_names()} and --representative_dataset")
     if config.bias_correction and (not config.inference_type.is_quantized or config.representative_dataset is None):
         raise UsageError("--bias_correction corrects the biases of quantized weights from calibration data: it needs "
                          "--inference_type=INT8 (or QUANTIZED_UINT8, INT16X8) and --representative_dataset")
@@ -317,15 +323,24 @@ def build_config(kw: dict[str, object]) -> ConversionConfig:
     return config
 
 
-def _optimize(optimize: Optimize, itype: InferenceType, input_type: object, ptq: bool,
+def _optimize(optimize: Optimize, itype: InferenceType, input_type: object, ptq: bool, fp16: bool,
               kw: dict[str, object]) -> tuple[InferenceType, object, bool]:
     """--optimize as tf.lite.Optimize (help text): the inference type, input type and --post_training_quantize it
-    implies; an explicit --inference_type=INT8/QUANTIZED_UINT8 is kept as given."""
+    implies; an explicit --inference_type=INT8/QUANTIZED_UINT8 is kept as given, and with --quantize_to_float16 the
+    weights are float16 (TensorFlow's DEFAULT with supported_types=[float16])."""
     dataset = kw.get("representative_dataset") is not None
-    if optimize is Optimize.ACCURACY and not dataset:
-        raise UsageError("--optimize=accuracy chooses ranges and biases on calibration data: add "
-                         "--representative_dataset")
-    if itype.is_quantized or ptq:
+    if optimize is Optimize.ACCURACY:
+        if not dataset:
+            raise UsageError("--optimize=accuracy chooses ranges and biases on calibration data: add "
+                             "--representative_dataset")
+        if ptq or fp16:
+            flag = "--post_training_quantize" if ptq else "--quantize_to_float16"
+            raise UsageError(f"--optimize=accuracy tunes the activation ranges of an integer model; {flag} keeps "
+                             f"activations float: leave {flag} out (or use --optimize=default)")
+        if str(kw.get("calibration_method") or "minmax") != "minmax":
+            raise UsageError(f"--optimize=accuracy picks each tensor's calibrator itself; leave "
+                             f"--calibration_method={kw['calibration_method']} out")
+    if itype.is_quantized or ptq or fp16:
         return itype, input_type, ptq
     if not dataset:
         return itype, input_type, True  # TensorFlow's DEFAULT without a dataset: dynamic range

@@ -37,7 +37,7 @@ from .passes.manager import PassManager, PassStats, default_phases
 from .quantize.calibrate import CalibrationStats, calibrate
 from .quantize.compress import CompressionResult, transform_weights
 from .quantize.dataset import Dataset, load_dataset, specs_for
-from .quantize.mixed import PrecisionSearch, search_precision, split_held_out
+from .quantize.mixed import MAX_HELD_OUT, PrecisionSearch, held_out_indices, search_precision
 from .quantize.coverage import CoverageCounter, InputCoverage
 from .quantize.plan import plan
 from .quantize.bias_correction import bias_correction_inputs
@@ -295,14 +295,18 @@ def _counts(picks: Mapping[str, str]) -> str:
 
 
 def _hold_out(data: Dataset) -> tuple[Dataset, list[np.ndarray]]:
-    """--target_sqnr: the representative samples without every fifth one, which is held out to measure on."""
+    """--target_sqnr: the representative samples without every fifth one, which is held out to measure on (at most
+    ``MAX_HELD_OUT`` of those, in memory; the calibration samples are still read batch by batch)."""
     if data.num_samples < 5:
         raise CalibrationError(
             f"--target_sqnr measures candidate models on every fifth sample of the representative dataset, "
             f"calibrating on the others; {data.source} has {data.num_samples} sample(s): give at least 5"
         )
-    cal, held = split_held_out(data.arrays)
-    return Dataset.in_memory(cal, data.source), held
+    held = held_out_indices(data.num_samples)
+    cal = np.setdiff1d(np.arange(data.num_samples), held)
+    if held.size > MAX_HELD_OUT:  # measured on at most MAX_HELD_OUT of them, spread evenly; the rest go unused
+        held = held[np.linspace(0, held.size - 1, MAX_HELD_OUT).round().astype(np.int64)]
+    return data.select(cal), data.select(held).head(held.size)
 
 
 def check_target_met(search: PrecisionSearch) -> None:

@@ -86,7 +86,11 @@ def instantiate(fdef: FunctionDef, prefix: str, inputs: Sequence[str], library: 
             name = ref[1:]
             if name in by_name:
                 return f"^{new_name[name]}"
-            return "^" + args[name].split(":")[0].lstrip("^") if name in args else ""
+            if name in args:
+                return "^" + args[name].split(":")[0].lstrip("^")
+            # TensorFlow refuses such a function when it imports it ("input[i] == '^x', is not found").
+            raise InputError(f"function {sig.name}: control input {ref!r} names no node or argument; the model's "
+                             "function library is inconsistent, export it again")
         parts = ref.split(":")
         if len(parts) == 1:
             if parts[0] in args:

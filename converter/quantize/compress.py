@@ -11,6 +11,7 @@ from ..ir import Graph
 from .cluster import ClusterResult, cluster
 from .dataset import Dataset
 from .prune import FC_BLOCK, PruneResult, prune
+from .weight_probe import MAX_SAMPLES
 
 
 @dataclass
@@ -38,7 +39,7 @@ def fc_block(config: ConversionConfig) -> int:
 def transform_weights(graph: Graph, config: ConversionConfig, data: Dataset | None) -> CompressionResult:
     """--prune, then --cluster_weights, on ``graph``'s float weights (``data``: the representative samples)."""
     result = CompressionResult()
-    arrays = list(data.arrays) if data is not None else None
+    arrays = data.head(MAX_SAMPLES) if data is not None else None  # all the probe of the weights' effect reads
     if config.prune is not None:
         assert arrays is not None, "--prune needs representative data (checked by the CLI)"
         result.prune = prune(graph, arrays, config.prune, fc_block(config))

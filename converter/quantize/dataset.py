@@ -19,7 +19,7 @@ import mmap
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -70,11 +70,13 @@ class Dataset:
         for start in range(0, self.num_samples, size):
             yield self._rows(start, min(start + size, self.num_samples))
 
-    @property
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        """Every sample in memory, one array per input (--prune/--cluster_weights and --target_sqnr read the data
-        whole; calibration streams it)."""
-        return tuple(self._rows(0, self.num_samples))
+    def select(self, indices: Sequence[int] | np.ndarray) -> Dataset:
+        """The samples at ``indices`` (increasing) as a dataset that still reads its rows batch by batch: halves of
+        the data, every fifth sample, without reading the rest (nothing is loaded whole)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (np.any(np.diff(idx) <= 0) or idx[0] < 0 or idx[-1] >= self.num_samples):
+            raise ValueError("select() takes increasing sample indices within the dataset")
+        return replace(self, sources=tuple(_Selected(src, idx) for src in self.sources), num_samples=int(idx.size))
 
     @classmethod
     def in_memory(cls, arrays: Sequence[np.ndarray], source: str) -> Dataset:
@@ -336,6 +338,24 @@ class _InMemory:
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         return self.array[start:stop]
+
+
+class _Selected:
+    """Some rows of another source (increasing ``indices``): a read of rows [start, stop) reads the span of the
+    underlying rows they cover (at most a few batches' worth for the halves and fifths the pipeline selects) and
+    keeps the selected ones."""
+
+    def __init__(self, src: _Source, indices: np.ndarray) -> None:
+        self._src, self._idx = src, indices
+        self.shape = (int(indices.size), *src.shape[1:])
+        self.dtype = src.dtype
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        idx = self._idx[start:stop]
+        if not idx.size:
+            return np.empty((0, *self.shape[1:]), self.dtype)
+        first = int(idx[0])
+        return self._src.rows(first, int(idx[-1]) + 1)[idx - first]
 
 
 # ---- images -------------------------------------------------------------------------------------------------------

@@ -118,6 +118,10 @@ class Measured:
 
 
 HELD_OUT_EVERY = 5
+# Held-out samples measured on at most (spread evenly over the every-fifth ones): each candidate model runs on all of
+# them in LiteRT, so they are kept in memory; beyond this the measurement gains little and memory would grow with the
+# dataset.
+MAX_HELD_OUT = 256
 
 
 def held_out_indices(n: int) -> np.ndarray:

@@ -44,7 +44,8 @@ from .bias_correction import empirical_shifts
 from .grids import resolve_grids
 from .params import activation_params
 from .quantizer import QuantizeOptions, quantize_graph
-from .sensitivity import dequantized_constants, evaluate, on_grid, simulate, sqnr_db, with_precision
+from .sensitivity import (dequantized_constants, evaluate, on_grid, samples_within_budget, simulate, sqnr_db,
+                          with_precision)
 
 SAMPLES = 256  # calibration samples simulated (all of a typical set: the outliers clipping drops are rare ones)
 MARGIN_DB = 1.0  # a clipped configuration must beat min/max by this much on the held-back half (see below)
@@ -72,8 +73,10 @@ def select_ranges(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarr
                   candidates: Mapping[str, Mapping[str, tuple[float, float]]] | None = None) -> RangeChoice:
     """Set each calibrated tensor of ``graph`` to its proposed range (its current ``qrange``, or with
     ``candidates`` (label -> tensor -> range) the candidate whose readers err least) or its ``minmax`` range, as
-    the module docstring says, judged on ``inputs`` (first ``SAMPLES`` samples)."""
-    inputs = [np.asarray(a)[:SAMPLES] for a in inputs]
+    the module docstring says, judged on ``inputs`` (the first ``SAMPLES`` samples, fewer where their activations
+    would exceed ``SIMULATION_BUDGET``)."""
+    n = samples_within_budget(graph, SAMPLES)  # the simulation holds every activation of every sample
+    inputs = [np.asarray(a)[:n] for a in inputs]
     outputs = {t.name for t in graph.outputs}
     if candidates is None:
         candidates = {"proposed": {t.name: (min(t.qrange.min), max(t.qrange.max)) for t in graph.tensors()
@@ -133,6 +136,13 @@ def select_ranges(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarr
                        frozenset(configs[best][0]), configs[best][1])
 
 
+def _halves(data: Dataset) -> tuple[Dataset, Dataset]:
+    """The first and the second half of the samples, each still read batch by batch (calibration streams a half;
+    the simulation that judges reads at most ``SAMPLES`` of the other)."""
+    half = data.num_samples // 2
+    return data.select(np.arange(half)), data.select(np.arange(half, data.num_samples))
+
+
 def choose_ranges(graph: Graph, opts: QuantizeOptions, data: Dataset, method: CalibrationMethod,
                   full: CalibrationStats) -> RangeChoice:
     """``graph`` calibrated by ``method`` on ``data`` (``full``): validate each proposed range on held-back
@@ -145,12 +155,11 @@ def choose_ranges(graph: Graph, opts: QuantizeOptions, data: Dataset, method: Ca
     half = data.num_samples // 2
     choice = RangeChoice(0, 0, float("nan"), float("nan"))
     if half >= 1:
-        arrays = data.arrays
-        halves = [[a[:half] for a in arrays], [a[half:] for a in arrays]]
+        halves = _halves(data)
         folds = []
         for fold in (0, 1):
-            fit = calibrate(graph, Dataset.in_memory(halves[fold], data.source), method)
-            folds.append(select_ranges(graph, opts, halves[1 - fold], fit.minmax))
+            fit = calibrate(graph, halves[fold], method)
+            folds.append(select_ranges(graph, opts, halves[1 - fold].head(SAMPLES), fit.minmax))
             if not folds[-1].names:
                 break
         kept = frozenset.intersection(*(c.names for c in folds))
@@ -221,24 +230,22 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
     choice, measured = RangeChoice(0, 0, float("nan"), float("nan")), {(False, ""): float("nan")}
     clipped, bias = False, ""
     if half >= 1:
-        arrays = data.arrays
-        halves = [[a[:half] for a in arrays], [a[half:] for a in arrays]]
+        halves = _halves(data)
         energy: dict[tuple[bool, str], list[float]] = {}
         inputs: dict[int, Mapping[str, rounding.LayerInputs]] = {}
         for fold in (0, 1):
-            fit = calibrate(graph, Dataset.in_memory(halves[fold], data.source), CalibrationMethod.MSE,
-                            means_for=means_for, propose=PROPOSERS)
-            judge = [a[:SAMPLES] for a in halves[1 - fold]]
+            fit = calibrate(graph, halves[fold], CalibrationMethod.MSE, means_for=means_for, propose=PROPOSERS)
+            judge = halves[1 - fold].head(SAMPLES)
             if fold == 0:  # the per-tensor picks, simulated once
                 choice = select_ranges(graph, opts, judge, fit.minmax, {m.value: fit.proposals[m] for m in PROPOSERS})
             chosen = {name: fit.proposals[CalibrationMethod(m)][name] for name, m in choice.picks.items()}
             reference = [np.asarray(r, np.float64) for r in ReferenceExecutor(graph)(judge)]
             fit_opts = replace(opts, activation_means=fit.channel_means)
-            inputs[fold] = rounding.collect(graph, Dataset.in_memory(halves[fold], data.source))
+            inputs[fold] = rounding.collect(graph, halves[fold])
             with LiteRTWorker(judge) as worker:
                 for clip in ((False, True) if chosen else (False,)):
                     _set(graph, {**full.minmax, **(chosen if clip else {})})
-                    variants = _variants(graph, fit_opts, [a[:SAMPLES] for a in halves[fold]], inputs[fold])
+                    variants = _variants(graph, fit_opts, halves[fold].head(SAMPLES), inputs[fold])
                     for mode, variant in variants.items():
                         sig, noise = _measure(graph, variant, worker, reference)
                         e = energy.setdefault((clip, mode), [0.0, 0.0])
@@ -254,7 +261,7 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
             t.qrange = QuantRange.per_tensor(*r, RangeSource.CALIBRATION)
     final = replace(opts, activation_means=full.channel_means)
     if bias:
-        final = _variants(graph, final, [a[:SAMPLES] for a in data.arrays],
+        final = _variants(graph, final, data.head(SAMPLES),
                           rounding.collect(graph, data) if "adaptive" in bias else {}, bias)[bias]
     return AccuracyChoice(choice, measured, clipped, final.per_channel_bias_correction, final.bias_shifts,
                           final.layer_inputs)

@@ -87,6 +87,17 @@ def dequantized_constants(quantized: Graph) -> dict[str, list[np.ndarray | None]
     return out
 
 
+# What a simulation may hold: every activation of every simulated sample, in float64 (``simulate`` keeps them all).
+SIMULATION_BUDGET = 2**30
+
+
+def samples_within_budget(graph: Graph, wanted: int) -> int:
+    """How many of ``wanted`` samples ``simulate`` can run on ``graph`` within ``SIMULATION_BUDGET`` (at least
+    one): MobileNetV2 (224) takes 56 MB a sample (19 samples), the trained test models under 1 MB (all 256)."""
+    per_sample = 8 * sum(int(np.prod([max(d, 1) for d in t.shape])) for t in graph.tensors() if not t.is_const)
+    return max(1, min(wanted, SIMULATION_BUDGET // max(per_sample, 1)))
+
+
 def simulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constants: Constants,
              keep: bool = False) -> dict[str, np.ndarray]:
     """The integer model ``grids`` describes, simulated on ``inputs`` (one array per graph input, first axis =

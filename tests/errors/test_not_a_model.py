@@ -190,11 +190,13 @@ def test_keras_model_file_that_is_not_one(content: bytes, expected: str, capsys:
     expect_failure(capsys, [f"--keras_model_file={f}"], out_dir / "m.tflite", EXIT_ERROR, str(f), expected)
 
 
-@pytest.mark.parametrize("damage", ["return value", "input"])
+@pytest.mark.parametrize("damage", ["return value", "input", "control input"])
 def test_saved_model_with_inconsistent_function_library(damage: str, capsys: pytest.CaptureFixture[str],
                                                         models: Models, tmp_path: Path, out_dir: Path) -> None:
     """A function output without a return value (a protobuf map lookup would read "") or a node input naming
-    nothing: the damage a bit flip in a name does (tests/errors/test_fuzz.py found both as KeyError)."""
+    nothing: the damage a bit flip in a name does (tests/errors/test_fuzz.py found both as KeyError). A control
+    input naming nothing too: TensorFlow refuses it on import ("input[1] == '^nothing_here', is not found"), where
+    qconvert used to drop it silently."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     broken = tmp_path / "broken"
@@ -205,10 +207,12 @@ def test_saved_model_with_inconsistent_function_library(damage: str, capsys: pyt
         if damage == "return value":
             for arg in fn.signature.output_arg:
                 fn.ret[arg.name + "_"] = fn.ret.pop(arg.name)
-        else:
+        elif damage == "input":
             next(n for n in fn.node_def if n.input).input[0] = "nothing_here"
+        else:
+            next(n for n in fn.node_def if n.input).input.append("^nothing_here")
     (broken / "saved_model.pb").write_bytes(sm.SerializeToString())
     line = expect_failure(capsys, [f"--saved_model_dir={broken}"], out_dir / "m.tflite", EXIT_ERROR,
                           "the model's function library is inconsistent, export it again")
-    assert ("has no return value" if damage == "return value" else "input 'nothing_here' names no argument or node") \
-        in line
+    assert {"return value": "has no return value", "input": "input 'nothing_here' names no argument or node",
+            "control input": "control input '^nothing_here' names no node or argument"}[damage] in line

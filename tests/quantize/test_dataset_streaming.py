@@ -48,6 +48,15 @@ def test_batches_are_the_arrays(kind: str, tmp_path: Path, no_np_load: None) -> 
     # A second pass (and a limited one) read the same samples again.
     limited = load_dataset(path, [SPEC], (), max_samples=8)
     np.testing.assert_array_equal(np.concatenate([b[0] for b in limited.batches(3)]), a[:8].astype(np.float32))
+    # A selection (the halves range selection calibrates on, --target_sqnr's fifths) reads the same rows, streamed.
+    for idx in (np.arange(11), np.arange(11, 23), np.setdiff1d(np.arange(23), np.arange(4, 23, 5)),
+                np.arange(4, 23, 5), np.array([], np.int64)):
+        part = data.select(idx)
+        assert part.num_samples == idx.size
+        got = [b[0] for b in part.batches(4)]
+        np.testing.assert_array_equal(np.concatenate(got) if got else np.empty((0, 6, 5, 3), np.float32),
+                                      a[idx].astype(np.float32))
+        np.testing.assert_array_equal(part.head(3)[0], a[idx[:3]].astype(np.float32))
 
 
 def test_images_are_decoded_batch_by_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
