@@ -146,7 +146,7 @@ class ImportContext:
         the NodeDef's ``value`` tensor."""
         if self._stored is not None:
             return self._stored
-        if "_qconvert_stored" in self.node_def.attr:  # saved_model_reader.STORED_MARK
+        if "_qconvert_stored" in self.node_def.attr:  # static_values.STORED_MARK
             raise ConversionError(f"Const {self.name!r} holds no data: its value was read beside the GraphDef and "
                                   "must be passed to import_graph_def(constants=...)")
         return self.attr("value")

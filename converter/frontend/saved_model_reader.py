@@ -26,14 +26,15 @@ import numpy as np
 from ..errors import ArrayNameError, InputError
 from .control_flow import unroll_while_loops
 from .functions import CALL_OPS, inline_calls
+from .static_values import STORED_MARK
 
 log = logging.getLogger(__name__)
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 STORED_ELEMENTS = 1024  # float variables larger than this stay numpy arrays beside the GraphDef
-# NodeDef attribute marking a Const whose value is in SignatureGraph.constants (TensorFlow ignores "_" attributes;
-# the importer refuses to read such a Const without its value instead of taking its empty tensor for zeros).
-STORED_MARK = "_qconvert_stored"
+# STORED_MARK: the NodeDef attribute marking a Const whose value is in SignatureGraph.constants (TensorFlow ignores
+# "_" attributes; the importer, StaticValues and the TensorList resolver refuse to read such a Const without its
+# value instead of taking its empty tensor for zeros).
 _RESOURCE_PASSTHROUGH = frozenset({"Identity", "IdentityN"})
 
 

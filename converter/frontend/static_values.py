@@ -26,6 +26,8 @@ from ..tf_runtime import tensorflow
 from .graph_edits import GraphDef, data_inputs, drop_colocation, node_of, tensor_key
 from .handlers.custom import tf_has_kernel
 
+# saved_model_reader.STORED_MARK (that module imports this one): a Const whose value is kept beside the GraphDef.
+STORED_MARK = "_qconvert_stored"
 _PLACEHOLDERS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
 _SHAPE_OPS = frozenset({"Shape", "Size", "Rank"})
 
@@ -83,7 +85,9 @@ class StaticValues:
     def _classify(self, op: Any) -> bool:  # noqa: ANN401 - tf.Operation
         tf = self._tf
         if op.type == "Const":
-            return True
+            # A weight read beside the GraphDef (saved_model_reader.STORED_MARK) has no value here: TensorFlow would
+            # take its empty tensor for zeros. Its shape stays static.
+            return STORED_MARK not in op.node_def.attr
         if op.type in _PLACEHOLDERS:
             return op.name in self._known
         if op.type in _SHAPE_OPS:

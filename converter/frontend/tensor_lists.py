@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import ConversionError, ShapeError, UnsupportedOp, UnsupportedOpsError
 from ..tf_runtime import tensorflow
 from .graph_edits import const_node, data_inputs, node_of, rewire, tensor_key, unique_name
-from .static_values import StaticValues
+from .static_values import STORED_MARK, StaticValues
 
 GraphDef = Any  # tensorflow.core.framework.graph_pb2.GraphDef
 NodeDef = Any  # tensorflow.core.framework.node_def_pb2.NodeDef
@@ -227,7 +227,7 @@ class _Resolver:
 
     def _value(self, node: NodeDef, tensor: str, what: str) -> np.ndarray:
         src = self.by_name.get(node_of(tensor))
-        if src is not None and src.op == "Const":
+        if src is not None and src.op == "Const" and STORED_MARK not in src.attr:  # (a stored one has no value)
             return tensorflow().make_ndarray(src.attr["value"].tensor)
         if not self.sv.is_static(tensor):
             raise ConversionError(f"node {node.name!r} ({node.op}): {what} ({tensor}) is not a constant once the "
