@@ -27,6 +27,11 @@ def main() -> None:
         for name in NAMES:
             rows.append(measure(name, Path(tmp), (*METHODS, ACCURACY)))
             print(rows[-1].model, rows[-1].tensorflow_db, rows[-1].sqnr_db, rows[-1].seconds, flush=True)
+    write(rows)
+
+
+def write(rows: list) -> None:  # type: ignore[type-arg]
+    """docs/calibration.md from measured rows (``CalibrationRow``s, one per model)."""
     lines = [
         "# Calibration methods on trained models",
         "",
@@ -41,9 +46,9 @@ def main() -> None:
         "(two folds; `converter/quantize/range_select.py`).",
         "",
         "`--optimize=accuracy` (same ops and file size as INT8): per tensor the calibrator whose proposal gains most",
-        "(minmax calibration unless one does), and per-channel or sequential empirical bias correction, each used",
-        "only where it gains 0.5 dB in LiteRT on calibration samples it was not computed from (two folds of the",
-        "calibration set; `range_select.choose_best`).",
+        "(minmax calibration unless one does), per-channel or sequential empirical bias correction, adaptive weight",
+        "rounding (alone or with empirical bias correction), each used only where it gains 0.5 dB in LiteRT on",
+        "calibration samples it was not computed from (two folds of the calibration set; `range_select.choose_best`).",
         "",
         "| model | TensorFlow INT8 | " + " | ".join(METHODS) + " | best - minmax | --optimize=accuracy | "
         "accuracy - TensorFlow |",
