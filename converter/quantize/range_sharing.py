@@ -18,7 +18,7 @@ from .qmath import UINT8
 from .spec import In, OpQuantSpec, Out
 
 if TYPE_CHECKING:
-    from .quantizer import QuantizeOptions, QuantizeResult
+    from .options import QuantizeOptions, QuantizeResult
 
 FLOAT32 = np.dtype(np.float32)
 

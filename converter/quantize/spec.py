@@ -18,7 +18,7 @@ Kernels: ``uint8``, ``int8`` and ``int16`` say which activation types LiteRT run
 int16 activations with zero point 0 and int8 weights; tests/quantize/test_int16x8.py runs every such op); ``int4``:
 its int8 kernel also takes int4 weights (tests/backend/test_int4.py).
 Zero fills (``zero_fill``): the kernel writes the code 0 where no input value lands (MATRIX_DIAG off the diagonal,
-SCATTER_ND's cells no index names), so its output grid has zero point 0 (quantizer.assign_params): the code 0 is
+SCATTER_ND's cells no index names), so its output grid has zero point 0 (quantize.assign): the code 0 is
 then the real 0. A uint8 grid with zero point 0 holds no negative value: those kernels run in int8 only.
 Sums (``sums_inputs``): the kernel adds its two activation inputs; addends computed only for it share the output's
 range, so the integer kernel adds exactly, unless the shared grid costs the add over 1 dB of rounding noise
@@ -81,7 +81,7 @@ class OpQuantSpec:
     # The input whose scale a SAME output shares (split takes the axis first, the data second).
     data_input: int = 0
     # The output holds only some of an input's values (a clamp, a select), so its range need not cover the input's:
-    # an input is written on the output's grid only when nothing else reads it (quantizer.unify_same_scale_inputs).
+    # an input is written on the output's grid only when nothing else reads it (assign.unify_same_scale_inputs).
     drops_values: bool = False
     # The kernel adds its activation inputs: on one grid in and out it adds exactly (no rounding of the sum).
     sums_inputs: bool = False
