@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
@@ -79,6 +80,7 @@ class LiteRTWorker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._tx: Connection | None = None
         self._rx: Connection | None = None
+        self._queue: ThreadPoolExecutor | None = None
 
     def _start(self) -> tuple[Connection, Connection]:
         to_child_r, to_child_w = os.pipe()
@@ -105,6 +107,13 @@ class LiteRTWorker:
             return f"LiteRT aborted on the model (exit code {code})"
         return value if status == "ok" else str(value)
 
+    def submit(self, model: bytes) -> Future[list[np.ndarray] | str]:
+        """``run(model)`` in the background, after the models submitted before it: the caller builds the next
+        model while the worker runs this one (two processes, so two cores where there are)."""
+        if self._queue is None:
+            self._queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litert")
+        return self._queue.submit(self.run, model)
+
     def _stop(self) -> None:
         for conn in (self._tx, self._rx):
             if conn is not None:
@@ -119,6 +128,9 @@ class LiteRTWorker:
             self._proc = None
 
     def close(self) -> None:
+        if self._queue is not None:  # the submitted models run first
+            self._queue.shutdown(wait=True)
+            self._queue = None
         if self._tx is not None:
             try:
                 self._tx.send(None)

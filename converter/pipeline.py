@@ -197,15 +197,13 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                 best = config.optimize_accuracy
                 means_for = bias_correction_inputs(graph) if best or not opts.weights_per_channel \
                     or opts.per_channel_bias_correction else ()
-                cal = calibrate(graph, data, CalibrationMethod.MSE if best else config.calibration_method,
+                cal = calibrate(graph, data, CalibrationMethod.MINMAX if best else config.calibration_method,
                                 progress.advance if progress is not None else None, means_for=means_for,
                                 on_batch=counter.update if counter.active else None,
                                 propose=PROPOSERS if best else ())
                 coverage = counter.result()
-                internal = cal.internal_ranges if not best else {  # ops' internal values keep min/max
-                    node: {k: cal.minmax.get(f"{node}/{k}", r) for k, r in ranges.items()}
-                    for node, ranges in cal.internal_ranges.items()}
-                opts = replace(opts, activation_means=cal.channel_means, internal_ranges=internal)
+                # --optimize=accuracy calibrates by min/max (ops' internal values keep it; choose_best sets the rest)
+                opts = replace(opts, activation_means=cal.channel_means, internal_ranges=cal.internal_ranges)
                 release_free_memory()  # calibration's TensorFlow working set
             if config.optimize_accuracy:
                 with _phase(seconds, "select_ranges", progress):

@@ -73,7 +73,8 @@ def empirical_shifts(graph: Graph, opts: Any, inputs: Sequence[np.ndarray]) -> d
 
     from .grids import resolve_grids  # noqa: PLC0415 (quantizer imports this module)
     from .quantizer import quantize_graph  # noqa: PLC0415
-    from .sensitivity import dequantized_constants, evaluate, on_grid, simulate, with_precision  # noqa: PLC0415
+    from .sensitivity import (Simulated, dequantized_constants, evaluate, on_grid, resimulate,  # noqa: PLC0415
+                              with_precision)
 
     grids = resolve_grids(graph, opts)
     layers = {id(n): n for n in graph.nodes if n.op in LAYER_OPS and n.name in grids.integer and len(n.inputs) > 2
@@ -107,10 +108,16 @@ def empirical_shifts(graph: Graph, opts: Any, inputs: Sequence[np.ndarray]) -> d
             node.attrs = attrs
         return np.asarray(y, np.float64).reshape(-1, y.shape[-1]).mean(axis=0)
 
+    def reads(nodes: Sequence[Node]) -> set[str]:  # what the simulations must compute: these layers' inputs
+        return {t.name for n in nodes for t in n.inputs if t is not None and not t.is_const}
+
     everything = [n.name for n in graph.nodes]
-    float_env = simulate(graph, inputs, resolve_grids(graph, with_precision(opts, everything)), {}, keep=True)
-    want = {n.name: channel_mean(n, float_env, None, False) for n in layers.values() if level[n.name] < MAX_LEVELS}
+    corrected = [n for n in layers.values() if level[n.name] < MAX_LEVELS]
+    float_env = resimulate(graph, inputs, resolve_grids(graph, with_precision(opts, everything)), {},
+                           until=reads(corrected)).env
+    want = {n.name: channel_mean(n, float_env, None, False) for n in corrected}
     shifts: dict[str, np.ndarray] = {}
+    last: Simulated | None = None  # the previous level's simulation: the nodes no new shift reaches are reused
     for lv in range(min(MAX_LEVELS, max(level.values()) + 1)):
         todo = [n for n in layers.values() if level[n.name] == lv]
         if not todo:
@@ -118,7 +125,8 @@ def empirical_shifts(graph: Graph, opts: Any, inputs: Sequence[np.ndarray]) -> d
         copy = graph.copy()
         quantize_graph(copy, replace(opts, bias_shifts={**opts.bias_shifts, **shifts}))
         consts = dequantized_constants(copy)
-        env = simulate(graph, inputs, grids, consts, keep=True)
+        last = resimulate(graph, inputs, grids, consts, until=reads(todo), previous=last)
+        env = last.env
         for n in todo:
             shift = channel_mean(n, env, consts.get(n.name), True) - want[n.name]
             if shift.shape == np.shape(n.inputs[2].data):  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ times the batch), so that big inputs do not multiply TensorFlow's working memory
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from ..errors import CalibrationError
 from ..ir import Graph, QuantRange, RangeSource, Tensor
 from ..tf_runtime import tensorflow
 from .dataset import Dataset
-from .observers import SAMPLE_PER_BATCH, make_observer, needs_sample, range_as
+from .observers import SAMPLE_PER_BATCH, Observer, make_observer, needs_sample, range_as
 
 BATCH = 16
 ACTIVATION_BUDGET = 8 * 2**20
@@ -38,8 +38,30 @@ class CalibrationStats:
     internal_ranges: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     # Each calibrated tensor's observed min and max, by name (what minmax would choose; range_select compares).
     minmax: dict[str, tuple[float, float]] = field(default_factory=dict)
-    # The ranges other methods would choose from the same samples (``propose``), by method, then tensor name.
-    proposals: dict[CalibrationMethod, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    # The ranges other methods would choose from the same samples (``propose``), by method, then tensor name
+    # (each computed when first read: ``Proposals``).
+    proposals: dict[CalibrationMethod, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+
+
+class Proposals(Mapping[str, tuple[float, float]]):
+    """The range ``method`` would choose for each observed tensor (``observers.range_as``), computed when first
+    read and kept: a search over clipping ranges on each tensor's sample costs ~0.1 s, and --optimize=accuracy
+    reads every proposal of one fold's calibration but only the kept ones of the others."""
+
+    def __init__(self, method: CalibrationMethod, observers: Mapping[str, Observer]) -> None:
+        self.method, self._observers = method, observers
+        self._ranges: dict[str, tuple[float, float]] = {}
+
+    def __getitem__(self, name: str) -> tuple[float, float]:
+        if name not in self._ranges:
+            self._ranges[name] = range_as(self._observers[name], self.method)
+        return self._ranges[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._observers)
+
+    def __len__(self) -> int:
+        return len(self._observers)
 
 
 def activations(graph: Graph) -> list[Tensor]:
@@ -86,8 +108,9 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
               propose: Collection[CalibrationMethod] = ()) -> CalibrationStats:
     """Give every float activation without a fake-quant range a calibrated range (``QuantRange``); for the
     tensors named in ``means_for``, also the per-channel (last axis) mean; for each method in ``propose``
-    (sampling methods, with a sampling ``method``), the range it would choose. ``on_batch`` sees each batch of
-    inputs (statistics of the data itself, e.g. how much of it the input quantization covers)."""
+    (sampling methods), the range it would choose (``Proposals``; the observers then keep their samples even when
+    ``method`` needs none). ``on_batch`` sees each batch of inputs (statistics of the data itself, e.g. how much of
+    it the input quantization covers)."""
     from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
     from ..frontend.registry import INTERNALS  # noqa: PLC0415
 
@@ -98,11 +121,11 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     internal = [(n.name, name, t) for n in graph.nodes if id(n) in probes
                 for name, t in zip(INTERNALS[n.op], probes[id(n)], strict=True)]
     targets += [t for _, _, t in internal]
-    sampled = needs_sample(method)
+    sampled = needs_sample(method) or any(needs_sample(m) for m in propose)
     k = 5 if sampled else 4
     executor = ReferenceExecutor(graph, fetch=targets, summarize=_summarizer(sampled, set(means_for)),
                                  probes=probes)
-    observers = [make_observer(method) for _ in targets]
+    observers = [make_observer(method, keep_sample=sampled) for _ in targets]
     sums: list[np.ndarray | None] = [None] * len(targets)
     rows = [0] * len(targets)
     n = data.num_samples
@@ -131,8 +154,8 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     minmax: dict[str, tuple[float, float]] = {t.name: (float(obs.lo), float(obs.hi))  # type: ignore[attr-defined]
                                               for t, obs in zip(targets, observers, strict=True)
                                               if np.isfinite(obs.lo)}  # type: ignore[attr-defined]
-    proposals = {m: {t.name: range_as(obs, m) for t, obs in zip(targets, observers, strict=True) if t.name in minmax}
-                 for m in propose if sampled}
+    observed = {t.name: obs for t, obs in zip(targets, observers, strict=True) if t.name in minmax}
+    proposals = {m: Proposals(m, observed) for m in propose if needs_sample(m)}
     for i, (t, obs) in enumerate(zip(targets, observers, strict=True)):  # (every observer is a MinMaxObserver)
         lo, hi = proposals[method][t.name] if t.name in proposals.get(method, {}) else obs.range()
         t.qrange = QuantRange.per_tensor(lo, hi, RangeSource.CALIBRATION)

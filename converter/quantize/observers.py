@@ -46,7 +46,11 @@ def observer(method: CalibrationMethod) -> Callable[[type], type]:
     return register
 
 
-def make_observer(method: CalibrationMethod) -> Observer:
+def make_observer(method: CalibrationMethod, keep_sample: bool = False) -> Observer:
+    """An observer for ``method``; with ``keep_sample`` one that keeps the strided sample even where ``method``
+    needs none (min/max range), so that ``range_as`` can give other methods' ranges from it."""
+    if keep_sample and not needs_sample(method):
+        return _SampledObserver()
     return OBSERVERS[method]()
 
 
@@ -81,7 +85,8 @@ class MinMaxObserver:
 
 
 class _SampledObserver(MinMaxObserver):
-    """Min/max plus the strided samples of every batch (thinned evenly once they exceed MAX_SAMPLE)."""
+    """Min/max plus the strided samples of every batch (thinned evenly once they exceed MAX_SAMPLE); its own range
+    is min/max."""
 
     needs_sample = True
 

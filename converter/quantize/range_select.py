@@ -28,7 +28,8 @@ The readers' grids and the integer region come from the quantizer's own decision
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -193,18 +194,25 @@ class AccuracyChoice:
 
 
 def _measure(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
-             reference: Sequence[np.ndarray]) -> tuple[float, float]:
-    """``graph`` (calibrated) quantized with ``opts``, written and run in LiteRT (``worker``, on its inputs): the
-    output's signal and noise energy against ``reference`` (noise inf where LiteRT refuses the model: it loses)."""
+             reference: Sequence[np.ndarray]) -> Callable[[], tuple[float, float]]:
+    """``graph`` (calibrated) quantized with ``opts``, written and submitted to LiteRT (``worker``, on its
+    inputs); returns the wait for the output's signal and noise energy against ``reference`` (noise inf where
+    LiteRT refuses the model: it loses). The next model is built while LiteRT runs this one."""
     from ..backend.writer import write_tflite  # noqa: PLC0415 (as quantize.mixed)
 
     copy = graph.copy()
     quantize_graph(copy, opts)
-    got = worker.run(write_tflite(copy))
-    signal = float(sum(np.sum(r * r) for r in reference))
-    if isinstance(got, str):
-        return signal, float("inf")
-    return signal, float(sum(np.sum((r - o.reshape(r.shape)) ** 2) for r, o in zip(reference, got, strict=True)))
+    pending = worker.submit(write_tflite(copy))
+
+    def energies() -> tuple[float, float]:
+        got = pending.result()
+        signal = float(sum(np.sum(r * r) for r in reference))
+        if isinstance(got, str):
+            return signal, float("inf")
+        return signal, float(sum(np.sum((r - o.reshape(r.shape)) ** 2)
+                                 for r, o in zip(reference, got, strict=True)))
+
+    return energies
 
 
 def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: CalibrationStats,
@@ -232,24 +240,30 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
     if half >= 1:
         halves = _halves(data)
         energy: dict[tuple[bool, str], list[float]] = {}
+        pending: list[tuple[tuple[bool, str], Callable[[], tuple[float, float]]]] = []
         inputs: dict[int, Mapping[str, rounding.LayerInputs]] = {}
-        for fold in (0, 1):
-            fit = calibrate(graph, halves[fold], CalibrationMethod.MSE, means_for=means_for, propose=PROPOSERS)
-            judge = halves[1 - fold].head(SAMPLES)
-            if fold == 0:  # the per-tensor picks, simulated once
-                choice = select_ranges(graph, opts, judge, fit.minmax, {m.value: fit.proposals[m] for m in PROPOSERS})
-            chosen = {name: fit.proposals[CalibrationMethod(m)][name] for name, m in choice.picks.items()}
-            reference = [np.asarray(r, np.float64) for r in ReferenceExecutor(graph)(judge)]
-            fit_opts = replace(opts, activation_means=fit.channel_means)
-            inputs[fold] = rounding.collect(graph, halves[fold])
-            with LiteRTWorker(judge) as worker:
+        with ExitStack() as workers:  # each fold's worker runs on while the next fold is calibrated
+            for fold in (0, 1):
+                fit = calibrate(graph, halves[fold], CalibrationMethod.MINMAX, means_for=means_for,
+                                propose=PROPOSERS)
+                judge = halves[1 - fold].head(SAMPLES)
+                if fold == 0:  # the per-tensor picks, simulated once
+                    choice = select_ranges(graph, opts, judge, fit.minmax,
+                                           {m.value: fit.proposals[m] for m in PROPOSERS})
+                chosen = {name: fit.proposals[CalibrationMethod(m)][name] for name, m in choice.picks.items()}
+                reference = [np.asarray(r, np.float64) for r in ReferenceExecutor(graph)(judge)]
+                fit_opts = replace(opts, activation_means=fit.channel_means)
+                inputs[fold] = rounding.collect(graph, halves[fold])
+                worker = workers.enter_context(LiteRTWorker(judge))
                 for clip in ((False, True) if chosen else (False,)):
                     _set(graph, {**full.minmax, **(chosen if clip else {})})
                     variants = _variants(graph, fit_opts, halves[fold].head(SAMPLES), inputs[fold])
                     for mode, variant in variants.items():
-                        sig, noise = _measure(graph, variant, worker, reference)
-                        e = energy.setdefault((clip, mode), [0.0, 0.0])
-                        e[0], e[1] = e[0] + sig, e[1] + noise
+                        pending.append(((clip, mode), _measure(graph, variant, worker, reference)))
+            for key, energies in pending:  # in submission order: each configuration's folds summed in order
+                sig, noise = energies()
+                e = energy.setdefault(key, [0.0, 0.0])
+                e[0], e[1] = e[0] + sig, e[1] + noise
         measured = {k: float(10 * np.log10(s / max(n, 1e-30))) for k, (s, n) in energy.items()}
         best = max(measured, key=lambda k: (measured[k] - (0.0 if k == (False, "") else MEASURED_MARGIN_DB),
                                             k == (False, "")))

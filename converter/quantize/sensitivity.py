@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,13 +98,70 @@ def samples_within_budget(graph: Graph, wanted: int) -> int:
     return max(1, min(wanted, SIMULATION_BUDGET // max(per_sample, 1)))
 
 
+@dataclass(frozen=True)
+class Simulated:
+    """One simulation (``resimulate``), kept for the next: every activation computed, and per node what it was
+    computed from (its grids and its integer constants)."""
+
+    env: Mapping[str, np.ndarray]
+    basis: Mapping[str, tuple[list[QuantParams | None], Sequence[np.ndarray | None] | None]]
+
+
+def _same(a: Sequence[np.ndarray | None] | None, b: Sequence[np.ndarray | None] | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(x is y or (x is not None and y is not None and np.array_equal(x, y))
+                                    for x, y in zip(a, b, strict=True))
+
+
+def ancestors(graph: Graph, names: Collection[str]) -> set[str]:
+    """The nodes whose outputs the tensors ``names`` depend on (their producers and theirs, up to the inputs)."""
+    todo = [t.producer for t in graph.tensors() if t.name in names and t.producer is not None]
+    seen: set[str] = set()
+    while todo:
+        node = todo.pop()
+        if node.name in seen:
+            continue
+        seen.add(node.name)
+        todo.extend(t.producer for t in node.inputs if t is not None and t.producer is not None)
+    return seen
+
+
 def simulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constants: Constants,
              keep: bool = False) -> dict[str, np.ndarray]:
     """The integer model ``grids`` describes, simulated on ``inputs`` (one array per graph input, first axis =
     samples): the outputs by name (left on their grids), or with ``keep`` every activation as computed."""
+    env = dict(resimulate(graph, inputs, grids, constants).env)
+    outs = {t.name: on_grid(env[t.name], grids.outputs[t.name]) if t.name in grids.outputs else env[t.name]
+            for t in graph.outputs}
+    return {**env, **outs} if keep else outs
+
+
+def resimulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constants: Constants,
+               until: Collection[str] | None = None, previous: Simulated | None = None) -> Simulated:
+    """``simulate``'s activations (graph outputs as computed, not yet on their output grids), with ``until``
+    (tensor names) only those the named tensors depend on. ``previous``: an earlier run on the same ``inputs``; a
+    node whose grids and integer constants are that run's, and whose inputs it computed the same, takes that
+    run's values instead of running again (the same values: a node's result depends on nothing else)."""
+    needed = None if until is None else ancestors(graph, until)
     env = {t.name: np.asarray(x).reshape((len(x), *t.shape)) for t, x in zip(graph.inputs, inputs, strict=True)}
+    basis: dict[str, tuple[list[QuantParams | None], Sequence[np.ndarray | None] | None]] = {}
+    fresh: set[str] = set()  # activations that differ from ``previous``'s (or that it did not compute)
     for node in graph.nodes:
+        if needed is not None and node.name not in needed:
+            continue
+        if not any(t is not None and not t.is_const for t in node.inputs):
+            continue  # a constant subgraph (folded before quantization)
         consts = constants.get(node.name) if node.name in grids.integer else None
+        reads = [grids.read(node.name, i) for i in range(len(node.inputs))]
+        basis[node.name] = (reads, consts)
+        if previous is not None and node.name in previous.basis \
+                and all(t.name in previous.env for t in node.outputs) \
+                and not any(t is not None and t.name in fresh for t in node.inputs) \
+                and previous.basis[node.name][0] == reads and _same(previous.basis[node.name][1], consts):
+            for t in node.outputs:
+                env[t.name] = previous.env[t.name]
+            continue
         args: list[np.ndarray | None] = []
         for i, t in enumerate(node.inputs):
             if t is None:
@@ -113,15 +170,12 @@ def simulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constants
                 c = consts[i] if consts is not None and i < len(consts) else None
                 args.append(c if c is not None else t.data)
             else:
-                p = grids.read(node.name, i)
+                p = reads[i]
                 args.append(env[t.name] if p is None else on_grid(env[t.name], p))
-        if not any(t is not None and not t.is_const for t in node.inputs):
-            continue  # a constant subgraph (folded before quantization)
         for t, y in zip(node.outputs, evaluate(node, args), strict=True):
             env[t.name] = y
-    outs = {t.name: on_grid(env[t.name], grids.outputs[t.name]) if t.name in grids.outputs else env[t.name]
-            for t in graph.outputs}
-    return {**env, **outs} if keep else outs
+            fresh.add(t.name)
+    return Simulated(env, basis)
 
 
 def with_precision(opts: QuantizeOptions, nodes: Sequence[str], precision: LayerPrecision = FLOAT) -> QuantizeOptions:
