@@ -248,3 +248,24 @@ def test_scatter_nd_with_repeated_or_runtime_indices_stays_float(indices: list[l
     node = g.add_node("scatter_nd", [idx, upd, g.const("shape", np.array([5, 6], np.int32))], [out])
     why = integer_kernel_refusal(node, INT8)
     assert (why is not None) == refused, why
+
+
+@pytest.mark.parametrize("dtype", [INT8, UINT8, np.dtype(np.int16)])
+@pytest.mark.parametrize("lo, hi", [(-4.0, 6.0), (0.0, 1.0), (-3.0, 0.0)])
+def test_on_grid_is_quantize_then_dequantize_bit_for_bit(dtype: np.dtype, lo: float, hi: float) -> None:
+    """The simulation's fast on_grid (float64 throughout, in chunks) equals dequantize_array(quantize_array(x)) in
+    every bit (the sign of zero too), on random values, values beyond the range and exact halves of a step,
+    across more than one chunk."""
+    from converter.quantize import sensitivity
+    from converter.quantize.qmath import dequantize_array
+
+    p = activation_params(QuantRange.per_tensor(lo, hi, RangeSource.CALIBRATION), dtype)
+    scale, zp = np.asarray(p.scale[0]), np.asarray(p.zero_point[0])
+    rng = np.random.default_rng(0)
+    halves = (np.arange(-600, 601) / 2.0 - int(zp)) * scale  # (k/2 - zp) * scale: x/scale + zp lands on halves
+    x = np.concatenate([rng.uniform(2 * lo - 1, 2 * hi + 1, sensitivity.CHUNK + 1000), halves, [-0.0, 0.0]])
+    for arr in (x.astype(np.float32), x):
+        want = dequantize_array(quantize_array(arr, scale, zp, dtype), scale, zp)
+        got = sensitivity.on_grid(arr.reshape(1, -1), p).reshape(-1)
+        assert got.dtype == want.dtype
+        assert np.array_equal(got.view(np.int64), want.view(np.int64))
