@@ -4,6 +4,7 @@ IR op, batched. Used for constant folding, pass tests, calibration and float-vs-
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,25 @@ import numpy as np
 from ..ir import Graph, Node, Tensor
 from ..tf_runtime import tensorflow
 from .registry import reference_for
+
+
+# The place of each random op in its stream (node id -> int64 variable), for the compiled function being traced.
+_DRAWS: ContextVar[dict[int, Any] | None] = ContextVar("reference_draws", default=None)
+
+
+def draw_offset(node: Node, count: Any) -> Any:  # noqa: ANN401 - tf.Tensor
+    """Where random op ``node``'s stream stands before this run (int64 tensor), the stream then advanced by
+    ``count``: each call of a ``ReferenceExecutor`` continues from the call before, as each invocation of a LiteRT
+    interpreter does, and a new executor starts at 0, as a new interpreter does. Outside an executor: 0."""
+    tf = tensorflow()
+    count = tf.cast(count, tf.int64)
+    streams = _DRAWS.get()
+    if streams is None:
+        return tf.constant(0, tf.int64)
+    if id(node) not in streams:
+        with tf.init_scope():  # created once, outside the traced function, which captures it
+            streams[id(node)] = tf.Variable(0, dtype=tf.int64, trainable=False)
+    return streams[id(node)].assign_add(count) - count
 
 
 def run_nodes(graph: Graph, env: dict[int, Any], only: set[int] | None = None,  # noqa: ANN401
@@ -99,6 +119,7 @@ class ReferenceExecutor:
         self._axes = axes or {}
         self.summarize = summarize
         self._fn: Callable[..., Any] | None = None
+        self._draws: dict[int, Any] = {}  # random ops' streams (draw_offset)
 
     def _build(self) -> Callable[..., Any]:
         tf = tensorflow()
@@ -116,7 +137,11 @@ class ReferenceExecutor:
         def run(*inputs: Any) -> list[Any]:  # noqa: ANN401
             env: dict[int, Any] = {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)}
             env.update(consts)
-            run_nodes(graph, env, needed, self.probes)
+            token = _DRAWS.set(self._draws)
+            try:
+                run_nodes(graph, env, needed, self.probes)
+            finally:
+                _DRAWS.reset(token)
             values = [self.batch_first(t, env[id(t)]) for t in fetch]
             if summarize is None:
                 return values
@@ -244,6 +269,8 @@ def batch_axes(graph: Graph) -> dict[int, int] | None:
     """The batch axis of every activation (tensor id -> axis) when the graph runs on a batch N > 1 with the IR's
     batch-1 shapes relaxed (inputs batched on axis 0); None if some op cannot."""
     axes: dict[int, int] = {}
+    if any(node.stateful for node in graph.nodes):
+        return None  # a random op draws once per call; one sample per call gives each sample its own draws
     for t in graph.inputs:
         if not t.shape or t.shape[0] != 1:
             return None
