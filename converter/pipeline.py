@@ -219,6 +219,8 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
                              f"adaptive weight rounding {'on' if acc.layer_inputs else 'off'}, "
                              "measured in LiteRT on held-back calibration samples: "
                              + ", ".join(f"{'clipped' if c else 'min/max'}{' + ' + b if b else ''} {db:.2f} dB"
+                                         + (f" ({db - m[(False, '')]:+.2f} +- {se:.2f})"
+                                            if (se := acc.standard_error_db.get((c, b), 0.0)) else "")
                                          for (c, b), db in m.items()))
             elif config.calibration_method is not CalibrationMethod.MINMAX:
                 with _phase(seconds, "select_ranges", progress):

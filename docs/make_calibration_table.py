@@ -47,8 +47,9 @@ def write(rows: list) -> None:  # type: ignore[type-arg]
         "",
         "`--optimize=accuracy` (same ops and file size as INT8): per tensor the calibrator whose proposal gains most",
         "(minmax calibration unless one does), per-channel or sequential empirical bias correction, adaptive weight",
-        "rounding (alone or with empirical bias correction), each used only where it gains 0.5 dB in LiteRT on",
-        "calibration samples it was not computed from (two folds of the calibration set; `range_select.choose_best`).",
+        "rounding (alone or with empirical bias correction), each used only where it gains more than 0.5 dB and more",
+        "than one jackknife standard error of that gain in LiteRT on calibration samples it was not computed from",
+        "(two folds of the calibration set; `range_select.choose_best`).",
         "",
         "| model | TensorFlow INT8 | " + " | ".join(METHODS) + " | best - minmax | --optimize=accuracy | "
         "accuracy - TensorFlow |",

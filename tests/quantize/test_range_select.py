@@ -55,3 +55,21 @@ def test_unkept_ranges_and_outputs_are_all_samples_minmax(monkeypatch: pytest.Mo
     halves = [calibrate(model.graph.copy(), Dataset.in_memory([h], "t"), CalibrationMethod.MINMAX).minmax[out.name]
               for h in (x[:32], x[32:])]
     assert all(h != full.minmax[out.name] for h in halves)
+
+
+def test_gain_and_its_jackknife_standard_error_exact() -> None:
+    """gain_db against exact math: the gain is 10 log10 of the summed noise ratio; the jackknife standard error
+    is zero when every sample's noise falls by the same factor (each leave-one-out gain equals the gain), and on
+    two samples it is |g_1 - g_2| / 2 (n = 2: sqrt(1/2 * 2 (d/2)^2) with d the leave-one-out gains' difference,
+    each of which is one sample's own ratio). ``significant`` takes a gain only above both the margin and the
+    standard error."""
+    plain = np.array([1.0, 4.0, 2.0, 8.0])
+    g, se = range_select.gain_db(plain, plain / 10.0)
+    assert g == pytest.approx(10.0, abs=1e-12) and se == pytest.approx(0.0, abs=1e-9)
+    g, se = range_select.gain_db(np.array([1.0, 1.0]), np.array([0.1, 0.01]))
+    assert g == pytest.approx(10 * np.log10(2 / 0.11), abs=1e-12)
+    assert se == pytest.approx(abs(10 * np.log10(1 / 0.01) - 10 * np.log10(1 / 0.1)) / 2, abs=1e-12)  # 5 dB
+    assert range_select.gain_db(plain, np.array([1.0, np.inf, 1.0, 1.0]))[0] == -np.inf  # LiteRT refused it
+    margin = range_select.MEASURED_MARGIN_DB
+    assert range_select.significant(margin + 0.1, margin) and not range_select.significant(margin + 0.1, margin + 0.2)
+    assert not range_select.significant(margin - 0.01, 0.0)
