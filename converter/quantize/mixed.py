@@ -172,7 +172,8 @@ def macs_by_precision(graph: Graph, plan: PrecisionPlan) -> dict[str, int]:
 
 class _Evaluator:
     """Converts plans (a copy of the calibrated graph each) and measures them on the held-out samples, in a LiteRT
-    worker process (a model LiteRT aborts on is a failed candidate, not a failed conversion)."""
+    worker process (a model LiteRT aborts on is a failed candidate, not a failed conversion). ``prefetch``
+    submits plans ahead: LiteRT runs one while the next is converted."""
 
     def __init__(self, graph: Graph, opts: QuantizeOptions, held_out: Sequence[np.ndarray],
                  worker: LiteRTWorker) -> None:
@@ -182,22 +183,36 @@ class _Evaluator:
         self.reference = [np.asarray(r, np.float64) for r in ReferenceExecutor(graph)(list(held_out))]
         self.signal = float(sum(np.sum(r * r) for r in self.reference))
         self.cache: dict[frozenset[tuple[str, LayerPrecision]], Measured] = {}
+        self.pending: dict[frozenset[tuple[str, LayerPrecision]], Callable[[], Measured]] = {}
+
+    def prefetch(self, plans: Sequence[PrecisionPlan]) -> None:
+        """Convert ``plans`` and submit them to LiteRT now; ``__call__`` takes their results."""
+        for plan in plans:
+            key = frozenset(plan.layers.items())
+            if key not in self.cache and key not in self.pending:
+                self.pending[key] = self._submit(plan)
+
+    def _submit(self, plan: PrecisionPlan) -> Callable[[], Measured]:
+        from ..backend.writer import write_tflite  # noqa: PLC0415
+
+        g = self.graph.copy()
+        res = quantize_graph(g, dataclasses.replace(self.opts, plan=plan))
+        model = write_tflite(g)
+        future = self.worker.submit(model)
+
+        def measured() -> Measured:
+            got = future.result()
+            if isinstance(got, str):
+                return Measured(plan, g, res, model, float("-inf"), got)
+            noise = float(sum(np.sum((r - o.reshape(r.shape)) ** 2) for r, o in zip(self.reference, got, strict=True)))
+            return Measured(plan, g, res, model, db(self.signal, noise))
+
+        return measured
 
     def __call__(self, plan: PrecisionPlan) -> Measured:
         key = frozenset(plan.layers.items())
         if key not in self.cache:
-            from ..backend.writer import write_tflite  # noqa: PLC0415
-
-            g = self.graph.copy()
-            res = quantize_graph(g, dataclasses.replace(self.opts, plan=plan))
-            model = write_tflite(g)
-            got = self.worker.run(model)
-            if isinstance(got, str):
-                self.cache[key] = Measured(plan, g, res, model, float("-inf"), got)
-            else:
-                noise = float(sum(np.sum((r - o.reshape(r.shape)) ** 2)
-                                  for r, o in zip(self.reference, got, strict=True)))
-                self.cache[key] = Measured(plan, g, res, model, db(self.signal, noise))
+            self.cache[key] = (self.pending.pop(key, None) or self._submit(plan))()
         return self.cache[key]
 
 
@@ -297,10 +312,12 @@ def _search(graph: Graph, opts: QuantizeOptions, evaluate: _Evaluator, target_db
             for c in cands:
                 estimates[c.key] = estimator(current.plan.with_layers(c.changes))
             ranked = sorted(cands, key=lambda c: -(estimates[c.key] - now) / _cost(graph, c, base_bytes))
+            evaluate.prefetch([current.plan.with_layers(c.changes) for c in ranked[:MEASURED_PER_STEP]])
             tried = [(c, evaluate(current.plan.with_layers(c.changes))) for c in ranked[:MEASURED_PER_STEP]]
         else:  # lazy greedy: new candidates first, then the others by their last measured score
             order = [c for c in cands if c.key not in last] + \
                 sorted((c for c in cands if c.key in last), key=lambda c: -last[c.key])
+            evaluate.prefetch([current.plan.with_layers(c.changes) for c in order if c.key not in last])  # all measured
             for c in order:
                 if c.key in last and len(tried) >= MEASURED_PER_STEP and \
                         max(score(m) for _, m in tried) >= last[c.key]:
