@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.errors._flag_sweep import make_files, replay
 from tests.errors._support import Models, build_graph_def
 
 
@@ -45,3 +46,15 @@ def out_dir(tmp_path: Path) -> Path:
     d = tmp_path / "out"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def files(models: Models, tmp_path_factory: pytest.TempPathFactory, tf: Any) -> dict[str, Path]:  # noqa: ANN401
+    """The flag sweeps' inputs (test_flag_matrix, test_flag_cover): ``_flag_sweep.make_files``."""
+    return make_files(models, tmp_path_factory.mktemp("matrix"), tf)
+
+
+@pytest.fixture
+def replayed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flag sweeps' runs replay the stages that do not depend on the flags swept (``_flag_sweep.replay``)."""
+    replay(monkeypatch)

@@ -105,7 +105,7 @@ def test_qat_int8_with_uint8_statistics(capsys: pytest.CaptureFixture[str], out_
                                         tf: Any) -> None:  # noqa: ANN401
     """Issue 15: a QAT graph with --inference_type=INT8 --mean_values=127.5 gave an internal error. With int8
     inputs the mean is in int8 units (TensorFlow's rule): 127.5 is a usage error naming the fix, and the fix works."""
-    from tests.errors.test_flag_matrix import build_qat_graph
+    from tests.errors._flag_sweep import build_qat_graph
 
     graph = tmp_path / "qat.pb"
     graph.write_bytes(build_qat_graph(tf).SerializeToString())
