@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     by_mode = {row.name: row for row in rows}
     print(f"{a.model}: qconvert conversion time per mode ({a.samples} calibration samples, median of {a.repeat}; "
           f"SQNR on {a.eval} held-out inputs)")
-    print(f"| mode | wall s | CPU s | wall / baseline | bytes | gzip bytes | SQNR dB |")
+    print("| mode | wall s | CPU s | wall / baseline | bytes | gzip bytes | SQNR dB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         b = by_mode[row.baseline]

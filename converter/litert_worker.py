@@ -4,6 +4,7 @@ conversion. The worker imports only numpy and LiteRT; the inputs are sent to it 
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -72,7 +73,7 @@ class LiteRTWorker:
 
     def __init__(self, inputs: Sequence[np.ndarray]) -> None:
         try:
-            import ai_edge_litert  # noqa: F401, PLC0415
+            importlib.import_module("ai_edge_litert")
         except ImportError:
             raise LiteRTUnavailableError("measuring candidate models needs LiteRT, which is not installed; "
                                          "pip install ai-edge-litert") from None

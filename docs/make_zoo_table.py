@@ -7,6 +7,7 @@ measured in LiteRT. The rows are computed by the same code the zoo test asserts 
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import tests.conftest  # noqa: E402, F401 - pins TensorFlow's numerics as in the tests (before TensorFlow loads)
+importlib.import_module("tests.conftest")  # pins TensorFlow's numerics as in the tests (before TensorFlow loads)
 from tests.support.zoo import ZOO, BY_NAME  # noqa: E402
 from tests.support.zoo_runner import ZooRow, convert_row  # noqa: E402
 

@@ -7,11 +7,12 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .context import ImportContext
+
 if TYPE_CHECKING:
     from ..ir import Node
-    from .context import ImportContext
 
-HandlerFn = Callable[["ImportContext"], None]
+HandlerFn = Callable[[ImportContext], None]
 # A reference implementation receives the node and its inputs as TF tensors (None for absent optional inputs)
 # and returns one TF tensor per output.
 ReferenceFn = Callable[..., Sequence[Any]]

@@ -4,12 +4,12 @@ by the test, so it controls their zeros and block patterns."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-import converter.frontend.handlers.nn  # noqa: F401 (registers the reference implementations)
 from converter.config import CalibrationMethod
 from converter.ir import Activation, Graph, Padding
 from converter.ir.attrs import (Conv2DAttrs, DepthwiseConv2DAttrs, FullyConnectedAttrs, ReshapeAttrs,
@@ -18,6 +18,8 @@ from converter.quantize.calibrate import calibrate
 from converter.quantize.dataset import Dataset
 from converter.quantize.precision import Precision, PrecisionPlan
 from converter.quantize.quantizer import FLOAT32, QuantizeOptions, QuantizeResult, quantize_graph
+
+importlib.import_module("converter.frontend.handlers.nn")  # registers the reference implementations
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import In, Probe
+from . import Probe
 
 
 def _loop(tf, x):  # noqa: ANN001, ANN202
