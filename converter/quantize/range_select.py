@@ -137,7 +137,7 @@ def select_ranges(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarr
                        frozenset(configs[best][0]), configs[best][1])
 
 
-def _halves(data: Dataset) -> tuple[Dataset, Dataset]:
+def halves(data: Dataset) -> tuple[Dataset, Dataset]:
     """The first and the second half of the samples, each still read batch by batch (calibration streams a half;
     the simulation that judges reads at most ``SAMPLES`` of the other)."""
     half = data.num_samples // 2
@@ -156,11 +156,11 @@ def choose_ranges(graph: Graph, opts: QuantizeOptions, data: Dataset, method: Ca
     half = data.num_samples // 2
     choice = RangeChoice(0, 0, float("nan"), float("nan"))
     if half >= 1:
-        halves = _halves(data)
+        split = halves(data)
         folds = []
         for fold in (0, 1):
-            fit = calibrate(graph, halves[fold], method)
-            folds.append(select_ranges(graph, opts, halves[1 - fold].head(SAMPLES), fit.minmax))
+            fit = calibrate(graph, split[fold], method)
+            folds.append(select_ranges(graph, opts, split[1 - fold].head(SAMPLES), fit.minmax))
             if not folds[-1].names:
                 break
         kept = frozenset.intersection(*(c.names for c in folds))
@@ -273,26 +273,26 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
     clipped, bias = False, ""
     gains: dict[tuple[bool, str], tuple[float, float]] = {}
     if half >= 1:
-        halves = _halves(data)
+        split = halves(data)
         energy: dict[tuple[bool, str], list[tuple[np.ndarray, np.ndarray]]] = {}
         pending: list[tuple[tuple[bool, str], Callable[[], tuple[np.ndarray, np.ndarray]]]] = []
         inputs: dict[int, Mapping[str, rounding.LayerInputs]] = {}
         with ExitStack() as workers:  # each fold's worker runs on while the next fold is calibrated
             for fold in (0, 1):
-                fit = calibrate(graph, halves[fold], CalibrationMethod.MINMAX, means_for=means_for,
+                fit = calibrate(graph, split[fold], CalibrationMethod.MINMAX, means_for=means_for,
                                 propose=PROPOSERS)
-                judge = halves[1 - fold].head(SAMPLES)
+                judge = split[1 - fold].head(SAMPLES)
                 if fold == 0:  # the per-tensor picks, simulated once
                     choice = select_ranges(graph, opts, judge, fit.minmax,
                                            {m.value: fit.proposals[m] for m in PROPOSERS})
                 chosen = {name: fit.proposals[CalibrationMethod(m)][name] for name, m in choice.picks.items()}
                 reference = [np.asarray(r, np.float64) for r in ReferenceExecutor(graph)(judge)]
                 fit_opts = replace(opts, activation_means=fit.channel_means)
-                inputs[fold] = rounding.collect(graph, halves[fold])
+                inputs[fold] = rounding.collect(graph, split[fold])
                 worker = workers.enter_context(LiteRTWorker(judge))
                 for clip in ((False, True) if chosen else (False,)):
                     _set(graph, {**full.minmax, **(chosen if clip else {})})
-                    variants = _variants(graph, fit_opts, halves[fold].head(SAMPLES), inputs[fold])
+                    variants = _variants(graph, fit_opts, split[fold].head(SAMPLES), inputs[fold])
                     for mode, variant in variants.items():
                         pending.append(((clip, mode), _measure(graph, variant, worker, reference)))
             for key, energies in pending:  # in submission order: each configuration's folds in order
