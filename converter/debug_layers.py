@@ -26,23 +26,20 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .errors import QConvertError
 from .ir import Graph, Tensor
+from .litert_worker import run_litert
 from .config import CalibrationMethod
 from .quantize.calibrate import calibrate
 from .quantize.dataset import Dataset
 from .quantize.grids import resolve_grids
 from .quantize.quantizer import QuantizeOptions, quantize_graph
+from .quantize.range_select import halves
 from .quantize.sensitivity import (Effect, Fold, dequantized_constants, effects, gain_db, layer_pattern, layers,
                                    local_sqnr, noise_energy, sqnr_db, with_precision)
 
 MEASURED = 3  # layers measured in LiteRT
 FOLD_SAMPLES = 512  # at most this many representative samples are calibrated on by the two folds (half each)
 OP_EFFECTS = 32  # at most this many ops get an estimate of their own effect (one simulation each)
-
-
-class DebugUnavailableError(QConvertError):
-    """The per-layer report needs LiteRT (pip install 'qconvert[debug]')."""
 
 
 @dataclass(frozen=True)
@@ -84,51 +81,6 @@ class DebugReport:
     sqnr_db: float  # the converted model's output SQNR on the samples, in LiteRT
 
 
-def _interpreter(tflite: bytes, keep: bool = False) -> object:
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: PLC0415
-    except ImportError:
-        raise DebugUnavailableError(
-            "the per-layer report runs the model in LiteRT, which is not installed; pip install 'qconvert[debug]'"
-        ) from None
-    it = Interpreter(model_content=tflite, experimental_preserve_all_tensors=keep,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    it.allocate_tensors()
-    return it
-
-
-def run_litert(tflite: bytes, inputs: Sequence[np.ndarray],
-               keep: Sequence[str] = ()) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-    """The model's outputs (dequantized) on ``inputs`` (first axis = samples, fed one by one, quantized as the
-    inputs are), and the dequantized values of the tensors named in ``keep``."""
-    it = _interpreter(tflite, keep=bool(keep))
-    details = {d["name"]: d for d in it.get_tensor_details()}  # type: ignore[attr-defined]
-    kept = [details[k] for k in keep if k in details]
-    outs: list[list[np.ndarray]] = [[] for _ in it.get_output_details()]  # type: ignore[attr-defined]
-    got: dict[str, list[np.ndarray]] = {d["name"]: [] for d in kept}
-    for i in range(len(inputs[0])):
-        for det, arr in zip(it.get_input_details(), inputs, strict=True):  # type: ignore[attr-defined]
-            x = arr[i:i + 1]
-            scale, zp = det["quantization"]
-            if det["dtype"] != np.float32 and scale:
-                info = np.iinfo(det["dtype"])
-                x = np.clip(np.round(x / scale + zp), info.min, info.max)
-            it.set_tensor(det["index"], x.astype(det["dtype"]))  # type: ignore[attr-defined]
-        it.invoke()  # type: ignore[attr-defined]
-        for k, det in enumerate(it.get_output_details()):  # type: ignore[attr-defined]
-            outs[k].append(_real(it.get_tensor(det["index"]), det))  # type: ignore[attr-defined]
-        for d in kept:
-            got[d["name"]].append(_real(it.get_tensor(d["index"]), d))  # type: ignore[attr-defined]
-    return [np.concatenate(o) for o in outs], {k: np.concatenate(v) for k, v in got.items() if v}
-
-
-def _real(q: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zp = detail["quantization"]
-    if detail["dtype"] == np.float32 or not scale:
-        return np.asarray(q, np.float64).copy()
-    return (q.astype(np.float64) - zp) * scale
-
-
 def float_values(graph: Graph, inputs: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """Every activation of the float ``graph`` on ``inputs``, [samples, *IR shape], by tensor name."""
     from .frontend.reference import ReferenceExecutor, can_run  # noqa: PLC0415 (TensorFlow)
@@ -149,16 +101,14 @@ def held_out_folds(float_graph: Graph, opts: QuantizeOptions, data: Dataset, sam
     half = n // 2
     if half < 1:
         return [_fold(float_graph, opts, data.head(n))]
-    arrays = data.head(2 * half)
-    halves = [[a[:half] for a in arrays], [a[half:2 * half] for a in arrays]]
+    split = halves(data.select(np.arange(2 * half)))  # streamed: only the judged samples are held in memory
     out = []
     for k in (0, 1):
         g = float_graph.copy()
-        cal = calibrate(g, Dataset.in_memory(halves[k], data.source), CalibrationMethod.MINMAX,
-                        means_for=tuple(opts.activation_means))
+        cal = calibrate(g, split[k], CalibrationMethod.MINMAX, means_for=tuple(opts.activation_means))
         o = replace(opts, activation_means=cal.channel_means if opts.activation_means else opts.activation_means,
                     internal_ranges=cal.internal_ranges)
-        out.append(_fold(g, o, [a[:max(1, samples // 2)] for a in halves[1 - k]]))
+        out.append(_fold(g, o, split[1 - k].head(max(1, samples // 2))))
     return out
 
 

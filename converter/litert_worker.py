@@ -23,16 +23,25 @@ class LiteRTUnavailableError(QConvertError):
     """Measuring models needs LiteRT (pip install ai-edge-litert)."""
 
 
-def run_litert(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+def run_litert(model: bytes, inputs: Sequence[np.ndarray],
+               keep: Sequence[str] = ()) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """Run ``model`` in LiteRT (builtin kernels) on each sample of ``inputs`` (one float array per model input,
-    first axis = samples): the outputs as reals (integer inputs quantized, integer outputs dequantized)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: PLC0415
-
-    it = Interpreter(model_content=model,
+    first axis = samples): the outputs as reals (integer inputs quantized, integer outputs dequantized), and the
+    real values of the intermediate tensors named in ``keep`` (--debug_layers; the interpreter then preserves every
+    tensor). In this process: ``LiteRTWorker`` runs it in a worker where a kernel may abort."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: PLC0415
+    except ImportError:
+        raise LiteRTUnavailableError("running the converted model (--debug_layers) needs LiteRT, which is not "
+                                     "installed; pip install 'qconvert[debug]'") from None
+    it = Interpreter(model_content=model, experimental_preserve_all_tensors=bool(keep),
                      experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     it.allocate_tensors()
     ins, outs = it.get_input_details(), it.get_output_details()
+    details = {d["name"]: d for d in it.get_tensor_details()} if keep else {}
+    kept = [details[k] for k in keep if k in details]
     got: list[list[np.ndarray]] = [[] for _ in outs]
+    got_kept: dict[str, list[np.ndarray]] = {d["name"]: [] for d in kept}
     for i in range(int(inputs[0].shape[0])):
         for d, a in zip(ins, inputs, strict=True):
             x = a[i:i + 1]
@@ -43,10 +52,17 @@ def run_litert(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
             it.set_tensor(d["index"], x.astype(d["dtype"]).reshape(d["shape"]))
         it.invoke()
         for k, d in enumerate(outs):
-            y = it.get_tensor(d["index"]).astype(np.float64)
-            scale, zp = d["quantization"]
-            got[k].append((y - zp) * scale if np.dtype(d["dtype"]).kind in "iu" and scale else y)
-    return [np.concatenate(g) for g in got]
+            got[k].append(_real(it.get_tensor(d["index"]), d))
+        for d in kept:
+            got_kept[d["name"]].append(_real(it.get_tensor(d["index"]), d))
+    return [np.concatenate(g) for g in got], {k: np.concatenate(v) for k, v in got_kept.items() if v}
+
+
+def _real(q: np.ndarray, detail: dict) -> np.ndarray:
+    """A tensor's value as reals (float64): integer tensors with a scale dequantized."""
+    y = np.asarray(q, np.float64).copy()
+    scale, zp = detail["quantization"]
+    return (y - zp) * scale if np.dtype(detail["dtype"]).kind in "iu" and scale else y
 
 
 def _serve(read_fd: int, write_fd: int) -> None:
@@ -58,7 +74,7 @@ def _serve(read_fd: int, write_fd: int) -> None:
             if model is None:
                 return
             try:
-                tx.send(("ok", run_litert(model, inputs)))
+                tx.send(("ok", run_litert(model, inputs)[0]))
             except Exception as e:  # noqa: BLE001 - a kernel's refusal, reported back as data
                 tx.send(("error", f"{type(e).__name__}: {e}"))
 
