@@ -174,7 +174,8 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
               help="float16 weights. With --inference_type=FLOAT.")
 @click.option("--debug_layers", is_flag=True,
               help="Per-layer report on representative data: layers ranked by the output SQNR gained when kept float "
-                   "(estimated; measured for the top 3), each op's local and cumulative error.")
+                   "(estimated; measured for the top 3, and more until one gains), each op's local and cumulative "
+                   "error.")
 @click.option("--debug_samples", type=click.IntRange(min=1), default=8, show_default=True,
               help="Samples of the representative dataset used by --debug_layers.")
 @click.option("--dump_graphviz_dir", "--dump_graphviz", "dump_graphviz_dir", type=click.Path(path_type=Path),

@@ -19,19 +19,18 @@ class TopLayerFloat:
     kept: set[str]  # the nodes the second conversion kept float
     before: np.ndarray  # held-out outputs of the INT8 model
     after: np.ndarray  # ... with the top layer float
+    layers: list[Any]  # every debug_layers.LayerReport, ranked
 
     def gain_noise_db(self, expected: np.ndarray) -> float:
         """The standard error of the held-out SQNR gain ``sqnr_after - sqnr_before`` as an estimate over the
         population the held-out inputs are drawn from (jackknife: the gain recomputed without each input in turn,
         first axis of ``expected``): how far the gain would move on another draw of held-out inputs."""
+        from converter.quantize.range_select import gain_db
+
         ref = np.asarray(expected, np.float64)
         e0 = ((ref - self.before.reshape(ref.shape)) ** 2).reshape(len(ref), -1).sum(1)
         e1 = ((ref - self.after.reshape(ref.shape)) ** 2).reshape(len(ref), -1).sum(1)
-        n = len(ref)
-        if n < 2:
-            return float("inf")
-        loo = 10 * np.log10((e0.sum() - e0) / np.maximum(e1.sum() - e1, 1e-300))
-        return float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+        return gain_db(e0, e1)[1]
 
 
 def keep_top_layer_float(config: Callable[..., Any], x: np.ndarray, expected: np.ndarray, litert: Any,
@@ -44,4 +43,4 @@ def keep_top_layer_float(config: Callable[..., Any], x: np.ndarray, expected: np
     second = convert(config(float_layers=(top.pattern,)))
     before, after = litert(first.tflite).run(x)[0], litert(second.tflite).run(x)[0]
     return TopLayerFloat(top, sqnr(expected, before), sqnr(expected, after),
-                         {f.name for f in second.quantization.float_nodes}, before, after)
+                         {f.name for f in second.quantization.float_nodes}, before, after, first.debug.layers)
