@@ -3,7 +3,8 @@ IR op, batched. Used for constant folding, pass tests, calibration and float-vs-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -31,6 +32,17 @@ def draw_offset(node: Node, count: Any) -> Any:  # noqa: ANN401 - tf.Tensor
         with tf.init_scope():  # created once, outside the traced function, which captures it
             streams[id(node)] = tf.Variable(0, dtype=tf.int64, trainable=False)
     return streams[id(node)].assign_add(count) - count
+
+
+@contextlib.contextmanager
+def new_draws() -> Iterator[None]:
+    """Random ops evaluated inside (``evaluate_node``) continue one stream each from call to call, starting at 0: a
+    new interpreter's invocations, one per call."""
+    token = _DRAWS.set({})
+    try:
+        yield
+    finally:
+        _DRAWS.reset(token)
 
 
 def run_nodes(graph: Graph, env: dict[int, Any], only: set[int] | None = None,  # noqa: ANN401

@@ -174,6 +174,9 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
         if r is not None and not r.fake_quant:
             lo, hi = DISTRIBUTION_RANGES[node.op]
             node.output.qrange = QuantRange.per_tensor(min(lo, *r.min), max(hi, *r.max), RangeSource.CALIBRATION)
+            if node.output.name in minmax:  # what range selection (--optimize=accuracy) restores as min/max
+                seen = minmax[node.output.name]
+                minmax[node.output.name] = (min(lo, seen[0]), max(hi, seen[1]))
     ranges: dict[str, dict[str, tuple[float, float]]] = {}
     for node_name, name, t in internal:
         ranges.setdefault(node_name, {})[name] = (min(t.qrange.min), max(t.qrange.max))  # type: ignore[union-attr]

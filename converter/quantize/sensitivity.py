@@ -75,15 +75,22 @@ def sqnr_db(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> floa
     return float("inf") if noise == 0 else float(10 * np.log10(max(signal, 1e-30) / noise))
 
 
-def evaluate(node: Node, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+def evaluate(node: Node, args: Sequence[np.ndarray | None], samples: int | None = None) -> list[np.ndarray]:
     """``node`` on samples: each activation argument is [samples, *IR shape], as are the results (one eager call,
-    or one per sample when the op bakes in batch 1). The node reads at least one activation."""
-    from ..frontend.reference import evaluate_node, keeps_batch  # noqa: PLC0415 (TensorFlow)
+    or one per sample when the op bakes in batch 1). The node reads at least one activation, or is a random op
+    (``samples`` of them: each sample draws anew, as each LiteRT invocation does, in one stream from its start)."""
+    from ..frontend.reference import evaluate_node, keeps_batch, new_draws  # noqa: PLC0415 (TensorFlow)
 
     args = [a.astype(np.float32) if a is not None and a.dtype.kind == "f" else a for a in args]
     acts = [i for i, t in enumerate(node.inputs) if t is not None and not t.is_const]
-    n = args[acts[0]].shape[0]  # type: ignore[union-attr]
-    if keeps_batch(node):  # [samples, 1, ...] -> [samples, ...] -> one call
+    n = args[acts[0]].shape[0] if acts else samples  # type: ignore[union-attr]
+    assert n is not None, f"{node.name}: no activation input and no sample count"
+    if node.stateful:
+        with new_draws():
+            per = [evaluate_node(node, [a[s] if i in acts else a for i, a in enumerate(args)])  # type: ignore[index]
+                   for s in range(n)]
+        outs = [np.stack([p[k] for p in per]) for k in range(len(per[0]))]
+    elif keeps_batch(node):  # [samples, 1, ...] -> [samples, ...] -> one call
         outs = evaluate_node(node, [a.reshape(-1, *a.shape[2:]) if i in acts else a  # type: ignore[union-attr]
                                     for i, a in enumerate(args)])
     else:
@@ -175,7 +182,7 @@ def resimulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constan
     for node in graph.nodes:
         if needed is not None and node.name not in needed:
             continue
-        if not any(t is not None and not t.is_const for t in node.inputs):
+        if not node.stateful and not any(t is not None and not t.is_const for t in node.inputs):
             continue  # a constant subgraph (folded before quantization)
         consts = constants.get(node.name) if node.name in grids.integer else None
         reads = [grids.read(node.name, i) for i in range(len(node.inputs))]
@@ -197,7 +204,7 @@ def resimulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constan
             else:
                 p = reads[i]
                 args.append(env[t.name] if p is None else on_grid(env[t.name], p))
-        for t, y in zip(node.outputs, evaluate(node, args), strict=True):
+        for t, y in zip(node.outputs, evaluate(node, args, len(inputs[0]) if inputs else 1), strict=True):
             env[t.name] = y
             fresh.add(t.name)
     return Simulated(env, basis)
