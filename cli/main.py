@@ -157,8 +157,9 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
               show_default=True,
               help="How weights are rounded onto their grid (same scales, ops and file size either way): nearest, or "
                    "adaptive: each conv / depthwise / fully connected / constant batch-matmul weight rounded up or "
-                   "down to minimize the layer's output error on the calibration data (sequential rounding with "
-                   "error feedback, AdaRound's objective); needs --representative_dataset.")
+                   "down to minimize the layer's output error on the calibration data, its inputs as the partly "
+                   "quantized model computes them (sequential rounding with error feedback, AdaRound's objective, "
+                   "validated per layer on held-back samples); needs --representative_dataset.")
 @click.option("--no_float_fallback", is_flag=True, help="Fail if some op cannot run as an integer kernel.")
 @click.option("--float_layers", help="Keep these nodes float: names or regular expressions, comma-separated.")
 @click.option("--int16_layers",

@@ -232,7 +232,7 @@ def convert(config: ConversionConfig, progress: Progress | None = None) -> Conve
             check_calibrated_ranges(graph, config)
             if config.weight_rounding is WeightRounding.ADAPTIVE:
                 with _phase(seconds, "weight_rounding", progress):
-                    opts = replace(opts, layer_inputs=rounding.collect(graph, data))
+                    opts = replace(opts, layer_inputs=rounding.collect(graph, data, opts=opts))
             if config.debug_layers:
                 debug_graph = graph.copy()  # calibrated, before quantization
                 debug_inputs, debug_data = data.head(config.debug_samples), data

@@ -31,42 +31,58 @@ features calibrated on 100 samples) X^T X has directions the data never excites,
 prefer nearest rounding instead of being free. Cost per layer: O(rows x n^2) for n inputs per output, plus
 inverting H (n^3).
 
-The inputs X are the float graph's (the layer's input on the calibration samples, up to ``MAX_SAMPLES``), gathered
-in one run of the graph in TensorFlow, reduced to X^T X inside the graph; convolutions use the patches of at most
-``POSITIONS`` output positions per sample (a strided subset), which bounds memory and time on large images.
+Inputs as the quantized model computes them (``collect`` with QuantizeOptions, ``_collect_quantized``). The layer
+really computes W_hat x_q, where x_q is its input in the integer model (activations read on their grids, every
+earlier layer with the codes chosen for it), and should compute W x_f, x_f the float model's input. Per output row
+w (real units, W_hat = s (Q - z)), over the N sampled rows of X_q, X_f, with A = X_q^T X_q / N,
+B = X_q^T X_f / N, F = X_f^T X_f / N:
+
+    |X_f w - X_q w_hat|^2 / N = w_hat A w_hat^T - 2 w_hat B w^T + w F w^T
+                              = (w_hat - w*) A (w_hat - w*)^T + w (F - B^T A^-1 B) w^T,   w* = A^-1 B w,
+
+so the asymmetric objective (AdaRound's ``|W x_f - W_hat x_q|``) is the same quadratic form with H = A and the
+target moved from w to w* = T w, T = A^-1 B (the least-squares compensation, by this layer, of the error its input
+already carries); the constant does not depend on the codes. Damped with mu |w_hat - w|^2 (mu = ``SHIFT_DAMPING``
+x mean(diag A)): H = A + mu I, T = H^-1 (B + mu I), which is T = I when x_q = x_f. Codes are then w*'s floor or
+ceil, chosen by steps 1-3 on H.
+
+The target is a regression on the calibration inputs and can fit their noise (the digits CNN in uint8 lost 1.8 dB
+held out with it alone), and the float-input objective (H = F, target w) can be the better one for a layer. So
+each layer is validated on data its codes were not chosen on: the samples are split in two halves (every other
+sample; ``LayerInputs.folds``), each candidate objective ("float": H = F, target w; "shifted": H = A, target T w;
+``CANDIDATES``) rounds on one half and its exact error ``_data_loss`` (above, undamped) is summed over the other
+half, both ways; the layer takes the candidate with the smallest held-back error, chosen again on all samples, or
+nearest rounding when neither beats nearest's held-back error. The second moments are gathered by running the graph
+node by node twice (float and simulated integer, as ``sensitivity.simulate``) over at most ``QUANTIZED_SAMPLES``
+samples, within ``LIVE_BUDGET`` and ``WORK_BUDGET``; a model too large for ``MIN_QUANTIZED_SAMPLES`` of them
+within those (MobileNetV2 at 224: 38) takes the float graph's inputs alone (one compiled run, as below, for the
+conversion time budget) without validation.
+
+The float graph's inputs (``collect`` without options; range_select's candidates, the fallback above): the layer's
+input on the calibration samples, up to ``MAX_SAMPLES``, gathered in one run of the graph in TensorFlow, reduced to
+X^T X inside the graph; convolutions use the patches of at most ``POSITIONS`` output positions per sample (a
+strided subset, also in the quantized case), which bounds memory and time on large images.
 """
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..ir import Graph, Node, QuantParams, Tensor
-from ..ir.attrs import Padding
+from ..ir import Graph, Node, QuantParams
 from .dataset import Dataset
 from .qmath import INT4, _along, quantize_array
 
 ROUNDED_OPS = ("conv_2d", "depthwise_conv_2d", "fully_connected", "batch_matmul")
 DAMPING = 0.01
 SWEEPS = 3
+VALIDATION_SWEEPS = 0  # descent sweeps of the fits that only judge an objective on held-back samples
 BLOCK = 32  # inputs rounded between two matrix-product updates of the rest (GPTQ's lazy batch)
-POSITIONS = 64  # output positions per sample whose patches enter X^T X
-ROWS = 64  # rows per sample of a fully connected / batch matmul input with many rows (tokens)
-MAX_SAMPLES = 64  # calibration samples whose layer inputs are gathered (one more float run over them)
-BATCH = 16
-
-
-@dataclass(frozen=True)
-class LayerInputs:
-    """Second moments of a layer's inputs on calibration data: ``gram[g] = sum of x x^T`` over ``rows`` rows of
-    group g (one group; depthwise: one per input channel, x its kh*kw patch)."""
-
-    gram: np.ndarray  # [G, n, n] float64
-    rows: int
+SHIFT_DAMPING = 0.1  # the "shifted" objective's damping: its target is a regression on the inputs, which overfits
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,24 @@ class Rounded:
     adaptive_loss: float
     changed: int
     size: int
+    how: str = "float inputs"  # the objective the codes minimise (or "nearest": none held up on held-back data)
+
+
+@dataclass(frozen=True)
+class LayerInputs:
+    """Second moments of a layer's inputs on calibration data, over ``rows`` rows of each group g (one group;
+    depthwise: one per input channel, x its kh*kw patch): ``gram[g] = sum x_q x_q^T`` of the input as the quantized
+    model computes it, ``cross[g] = sum x_q x_f^T`` with the float model's input and ``target[g] = sum x_f x_f^T``
+    (``cross``/``target`` None: x_q = x_f, the float graph's input alone). ``chosen`` caches the codes chosen
+    for a weight grid (``round_weights``), so the layer's many quantizations round once."""
+
+    gram: np.ndarray  # [G, n, n] float64
+    rows: int
+    cross: np.ndarray | None = None  # [G, n, n] float64
+    target: np.ndarray | None = None  # [G, n, n] float64
+    folds: tuple[LayerInputs, LayerInputs] | None = None  # the same of two halves of the samples (they sum to this)
+    chosen: dict[tuple[QuantParams, bool], tuple[np.ndarray, Rounded]] = field(default_factory=dict, compare=False,
+                                                                               repr=False)
 
 
 def weight_index(node: Node) -> int | None:
@@ -103,106 +137,14 @@ def layers(graph: Graph) -> list[Node]:
     return [n for n in graph.nodes if weight_index(n) is not None]
 
 
-# ---- gathering X^T X
+def collect(graph: Graph, data: Dataset, max_samples: int | None = None,
+            opts: Any = None) -> dict[str, LayerInputs]:  # noqa: ANN401
+    """X^T X of every adaptively rounded layer's input on the first samples of ``data``, by node name: from the
+    float graph, or with ``opts`` (the QuantizeOptions the calibrated graph will be quantized with) from the partly
+    quantized model, layer by layer (``rounding_inputs``)."""
+    from .rounding_inputs import collect as gather  # noqa: PLC0415 (it imports this module)
 
-def _pads(size: int, k: int, stride: int, dilation: int, padding: Padding) -> int:
-    """Leading padding of a convolution on one spatial axis (TensorFlow's SAME: the smaller half in front)."""
-    if padding is not Padding.SAME:
-        return 0
-    out = -(-size // stride)
-    total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
-    return total // 2
-
-
-def _patches(tf: Any, node: Node, x: Any) -> Any:  # noqa: ANN401
-    """im2col rows of conv / depthwise ``node`` at a strided subset of its output positions: [N, kh*kw*C]
-    (ordered kh, kw, C as the OHWI kernel flattens)."""
-    w = node.inputs[1].data  # type: ignore[union-attr]
-    kh, kw = w.shape[1], w.shape[2]
-    a = node.attrs
-    (sh, sw), (dh, dw) = a.stride, a.dilation
-    h, wd = x.shape[1], x.shape[2]
-    ho, wo = node.outputs[0].shape[1], node.outputs[0].shape[2]
-    m = max(1, math.ceil(math.sqrt(ho * wo / POSITIONS)))
-    top, left = _pads(h, kh, sh, dh, a.padding), _pads(wd, kw, sw, dw, a.padding)
-    bottom = max((ho - 1) * sh + (kh - 1) * dh + 1 - h - top, 0)
-    right = max((wo - 1) * sw + (kw - 1) * dw + 1 - wd - left, 0)
-    xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-    p = tf.image.extract_patches(xp, [1, kh, kw, 1], [1, sh * m, sw * m, 1], [1, dh, dw, 1], "VALID")
-    return tf.reshape(p, [-1, kh * kw * x.shape[3]])
-
-
-def _gram(tf: Any, node: Node, x: Any) -> Any:  # noqa: ANN401
-    """sum x x^T of ``node``'s input rows in this batch: [G, n, n]."""
-    if node.op in ("fully_connected", "batch_matmul"):
-        rows = tf.reshape(x, [-1, x.shape[-1]])
-        per_sample = int(np.prod(x.shape[1:-1])) if x.shape.rank > 2 else 1
-        if per_sample > ROWS:
-            rows = rows[:: math.ceil(per_sample / ROWS)]
-        return tf.matmul(rows, rows, transpose_a=True)[None]
-    p = _patches(tf, node, x)
-    if node.op == "conv_2d":
-        return tf.matmul(p, p, transpose_a=True)[None]
-    w = node.inputs[1].data  # type: ignore[union-attr]
-    p = tf.reshape(p, [-1, w.shape[1] * w.shape[2], x.shape[3]])
-    return tf.einsum("nkc,nlc->ckl", p, p)
-
-
-def _rows(node: Node, x_shape: Sequence[int], samples: int) -> int:
-    """How many input rows ``_gram`` sums for ``samples`` samples."""
-    if node.op in ("fully_connected", "batch_matmul"):
-        per_sample = int(np.prod(x_shape[1:-1])) if len(x_shape) > 2 else 1
-        return samples * (len(range(0, per_sample, math.ceil(per_sample / ROWS))) if per_sample > ROWS else
-                          per_sample)
-    ho, wo = node.outputs[0].shape[1], node.outputs[0].shape[2]
-    m = max(1, math.ceil(math.sqrt(ho * wo / POSITIONS)))
-    return samples * len(range(0, ho, m)) * len(range(0, wo, m))
-
-
-def collect(graph: Graph, data: Dataset, max_samples: int = MAX_SAMPLES) -> dict[str, LayerInputs]:
-    """X^T X of every adaptively rounded layer's input on the first ``max_samples`` samples of ``data``, from the
-    float graph, by node name."""
-    from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
-    from ..tf_runtime import tensorflow  # noqa: PLC0415
-
-    nodes = layers(graph)
-    if not nodes:
-        return {}
-    tf = tensorflow()
-    readers: dict[str, list[Node]] = {}
-    fetch: list[Tensor] = []
-    for n in nodes:
-        x = n.inputs[0]
-        assert x is not None
-        if x.name not in readers:
-            fetch.append(x)
-        readers.setdefault(x.name, []).append(n)
-
-    def summarize(t: Tensor, x: Any) -> list[Any]:  # noqa: ANN401
-        return [_gram(tf, n, x) for n in readers[t.name]]
-
-    executor = ReferenceExecutor(graph, fetch=fetch, summarize=summarize)
-    order = [n for t in fetch for n in readers[t.name]]
-    sums: list[np.ndarray | None] = [None] * len(order)
-    total = min(data.num_samples, max_samples)
-    batch = BATCH if executor.batched else 1
-    seen = 0
-    for inputs in data.batches(batch):
-        if seen >= total:
-            break
-        take = min(len(inputs[0]), total - seen)
-        inputs = [a[:take] for a in inputs]
-        for start in range(0, take, batch):
-            flat = executor.run_batch(executor.samples(inputs, start, min(start + batch, take)))
-            for i, g in enumerate(flat):  # one batch's sum in float32 (<= BATCH x POSITIONS rows), the total in float64
-                g = g.astype(np.float64)
-                sums[i] = g if sums[i] is None else sums[i] + g
-        seen += take
-    out: dict[str, LayerInputs] = {}
-    for n, g in zip(order, sums, strict=True):
-        if g is not None:
-            out[n.name] = LayerInputs(g, _rows(n, n.inputs[0].shape, seen))  # type: ignore[union-attr]
-    return out
+    return gather(graph, data, max_samples, opts)
 
 
 # ---- choosing the codes
@@ -235,34 +177,153 @@ def round_weights(node: Node, w: np.ndarray, p: QuantParams, inputs: LayerInputs
                   narrow: bool) -> tuple[np.ndarray, Rounded]:
     """``w`` (``node``'s weights) quantized with parameters ``p`` by adaptive rounding on ``inputs`` (see the module
     docstring); returns the codes (as ``quantize_array`` would give them, in ``p.dtype``) and what it did."""
+    if (p, narrow) in inputs.chosen:
+        codes, done = inputs.chosen[(p, narrow)]
+        return codes.copy(), done
     w64 = np.asarray(w, np.float64)
     nearest = quantize_array(w64, np.asarray(p.scale), np.asarray(p.zero_point), p.dtype, p.axis, narrow)
     s, z = _along(np.asarray(p.scale, np.float64), np.asarray(p.zero_point, np.float64), w64.ndim, p.axis)
     real = np.broadcast_to(s, w64.shape)
     v = w64 / real + z  # the codes' real-valued targets, as quantize_array computes them before rounding
-    qmin, qmax = _bounds(p, narrow)
     rows_v, back = _as_rows(node, v)
+    rows_w, _ = _as_rows(node, w64)
     rows_s, _ = _as_rows(node, real)
+    layer = _Layer(rows_w, rows_s, rows_v - rows_w / rows_s, *_bounds(p, narrow))
     rows_n, _ = _as_rows(node, nearest.astype(np.int64))
-    h = hessian(inputs)
-    if h is None or h.shape[-1] != rows_v.shape[-1] or h.shape[0] != rows_v.shape[0]:
+    n_groups, n_in = rows_v.shape[0], rows_v.shape[-1]
+    if inputs.gram.shape[0] != n_groups or inputs.gram.shape[-1] != n_in or hessian(inputs) is None:
         return nearest, Rounded(node.name, float("nan"), float("nan"), 0, int(nearest.size))
-    q, ada, near = _choose(rows_v, h, qmin, qmax, rows_n)
-    scale2 = rows_s[..., 0] ** 2  # a channel's scale is the same for all its inputs
-    near_loss, ada_loss = float(np.sum(scale2 * near)), float(np.sum(scale2 * ada))
+    if inputs.cross is None:  # float inputs alone: the loss is s^2 (Q - V) H (Q - V)^T, H damped
+        h = hessian(inputs)
+        assert h is not None
+        q, ada, near = _choose(rows_v, h, layer.qmin, layer.qmax, rows_n)
+        scale2 = rows_s[..., 0] ** 2  # a channel's scale is the same for all its inputs
+        near_loss, ada_loss, how = float(np.sum(scale2 * near)), float(np.sum(scale2 * ada)), "float inputs"
+    else:
+        how = _validated(layer, inputs, rows_n) if inputs.folds else "shifted"
+        q = rows_n if how == "nearest" else _fit(layer, inputs, how, rows_n)
+        near_loss = float(np.sum(_data_loss(layer, rows_n, inputs, exact=True)))
+        ada_loss = float(np.sum(_data_loss(layer, q, inputs, exact=True)))
     codes = back(q).astype(p.dtype)
-    return codes, Rounded(node.name, near_loss, ada_loss, int(np.count_nonzero(codes != nearest)), int(codes.size))
+    done = Rounded(node.name, near_loss, ada_loss, int(np.count_nonzero(codes != nearest)), int(codes.size), how)
+    inputs.chosen[(p, narrow)] = (codes.copy(), done)
+    return codes, done
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """A layer's weights as rows [G, R, n] (real values, each row's scale, zero point) and its code range."""
+
+    w: np.ndarray
+    scale: np.ndarray
+    zero: np.ndarray
+    qmin: int
+    qmax: int
+
+
+CANDIDATES = ("float", "shifted")
+
+
+def _validated(layer: _Layer, inputs: LayerInputs, nearest: np.ndarray) -> str:
+    """Which of ``CANDIDATES`` (or "nearest") errs least on data it was not chosen on: each candidate rounds on
+    one half of the samples (``inputs.folds``) and is judged by ``_data_loss`` on the other, both ways, summed.
+    Nearest wins ties (and whenever no candidate lowers the held-back loss)."""
+    assert inputs.folds is not None
+    held: dict[str, float] = {"nearest": 0.0, **{c: 0.0 for c in CANDIDATES}}
+    for k in (0, 1):
+        fit, check = inputs.folds[k], inputs.folds[1 - k]
+        if hessian(fit) is None or hessian(check) is None:
+            return "nearest"
+        bw = _cross_rows(layer, check)  # shared by every candidate's loss on this half
+        held["nearest"] += float(np.sum(_data_loss(layer, nearest, check, bw)))
+        for c in CANDIDATES:
+            held[c] += float(np.sum(_data_loss(layer, _fit(layer, fit, c, nearest, VALIDATION_SWEEPS), check, bw)))
+    return min(held, key=lambda c: (held[c], c != "nearest"))
+
+
+def _fit(layer: _Layer, inputs: LayerInputs, how: str, nearest: np.ndarray, sweeps: int | None = None) -> np.ndarray:
+    """Codes [G, R, n] chosen on ``inputs``: "float": minimising |(W_hat - W) X_f|^2 (H from the float inputs,
+    the target the float weights); "shifted": |W X_f - W_hat X_q|^2 (H from the quantized model's inputs, the
+    target moved to T W); damped (see the module docstring)."""
+    target = layer.w / layer.scale + layer.zero
+    if how == "float":
+        h = _damped(inputs.target if inputs.target is not None else inputs.gram, inputs.rows, DAMPING)
+    else:
+        h, moved = _shifted(inputs, layer.w)
+        target = moved / layer.scale + layer.zero
+    if h is None:
+        return nearest
+    return _choose(target, h, layer.qmin, layer.qmax, nearest, sweeps)[0]
+
+
+def _cross_rows(layer: _Layer, inputs: LayerInputs) -> np.ndarray:
+    """(X_q^T X_f) w per row: [G, R, n]."""
+    assert inputs.cross is not None
+    return layer.w @ inputs.cross.transpose(0, 2, 1)
+
+
+def _data_loss(layer: _Layer, q: np.ndarray, inputs: LayerInputs, bw: np.ndarray | None = None,
+               exact: bool = False) -> np.ndarray:
+    """sum over ``inputs``' rows of (W_hat x_q - W x_f)^2 per output channel, / rows: [G, R] (W_hat: codes ``q``
+    dequantized; undamped: the error the layer's output has on those samples). Without ``exact`` less the term
+    w X_f^T X_f w, which is the same for every W_hat (comparisons only). ``bw``: ``_cross_rows``, if at hand."""
+    w_hat = layer.scale * (q - layer.zero)
+    bw = _cross_rows(layer, inputs) if bw is None else bw
+    out = _quad(w_hat, inputs.gram, w_hat) - 2 * np.sum(w_hat * bw, axis=-1)
+    if exact:
+        assert inputs.target is not None
+        out = np.maximum(out + _quad(layer.w, inputs.target, layer.w), 0.0)
+    return out / max(inputs.rows, 1)
+
+
+def _quad(u: np.ndarray, m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """u_r M v_r per row: [G, R] for rows [G, R, n] and M [G, n, n] (a matrix product, then a row sum)."""
+    return np.sum((u @ m) * v, axis=-1)
+
+
+def _damping(gram: np.ndarray, rows: int) -> np.ndarray | None:
+    """mean(diag X^T X / N) per group, None when the input was always 0 or not finite."""
+    diag = np.einsum("gii->gi", gram) / max(rows, 1)
+    mean = diag.mean(axis=1)
+    if not np.all(np.isfinite(gram)) or not np.any(mean > 0):
+        return None
+    return np.where(mean > 0, mean, 1.0)
+
+
+def _damped(gram: np.ndarray, rows: int, factor: float) -> np.ndarray | None:
+    """X^T X / N + factor x mean(diag) x I per group (None: no input to choose by)."""
+    mean = _damping(gram, rows)
+    if mean is None:
+        return None
+    return gram / max(rows, 1) + (factor * mean)[:, None, None] * np.eye(gram.shape[-1])[None]
 
 
 def hessian(inputs: LayerInputs) -> np.ndarray | None:
-    """H = X^T X / N + lambda I per group (None when the input was always 0: nothing to choose by)."""
-    h = inputs.gram / max(inputs.rows, 1)
-    diag = np.einsum("gii->gi", h)
-    mean = diag.mean(axis=1)
-    if not np.all(np.isfinite(h)) or not np.any(mean > 0):
-        return None
-    lam = DAMPING * np.where(mean > 0, mean, 1.0)
-    return h + lam[:, None, None] * np.eye(h.shape[-1])[None]
+    """H = X^T X / N + lambda I per group, lambda = ``DAMPING`` x mean(diag X^T X / N) (None when the input was
+    always 0: nothing to choose by)."""
+    return _damped(inputs.gram, inputs.rows, DAMPING)
+
+
+def _shifted(inputs: LayerInputs, w: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """(H, T W) for the "shifted" objective: H = X_q^T X_q / N + mu I and the least-squares target rows
+    T w = H^-1 (X_q^T X_f / N + mu I) w, mu = ``SHIFT_DAMPING`` x mean(diag X_q^T X_q / N) ((None, w) when H is
+    not positive definite)."""
+    from ..tf_runtime import tensorflow  # noqa: PLC0415
+
+    mean = _damping(inputs.gram, inputs.rows)
+    if mean is None or inputs.cross is None:
+        return None, w
+    tf = tensorflow()
+    mu = (SHIFT_DAMPING * mean)[:, None, None] * np.eye(inputs.gram.shape[-1])[None]
+    h = inputs.gram / max(inputs.rows, 1) + mu
+    rhs = (inputs.cross / max(inputs.rows, 1) + mu) @ w.transpose(0, 2, 1)  # (B + mu I) w per row: [G, n, R]
+    try:
+        moved = tf.linalg.cholesky_solve(tf.linalg.cholesky(tf.constant(h)), tf.constant(rhs)).numpy()
+    except tf.errors.InvalidArgumentError:
+        return None, w
+    if not np.all(np.isfinite(moved)):
+        return None, w
+    return h, np.ascontiguousarray(moved.transpose(0, 2, 1))
 
 
 def loss(q: np.ndarray, v: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -281,14 +342,15 @@ def adaptive_codes(v: np.ndarray, h: np.ndarray, qmin: int, qmax: int,
     return _choose(v, h, qmin, qmax, nearest)[0]
 
 
-def _choose(v: np.ndarray, h: np.ndarray, qmin: int, qmax: int,
-            nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``adaptive_codes`` with the loss per row of its result and of ``nearest``."""
+def _choose(v: np.ndarray, h: np.ndarray, qmin: int, qmax: int, nearest: np.ndarray,
+            sweeps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``adaptive_codes`` with the loss per row of its result and of ``nearest`` (``sweeps``: of the descent,
+    default ``SWEEPS``)."""
     lo = np.clip(np.floor(v), qmin, qmax)
     hi = np.clip(np.ceil(v), qmin, qmax)
     nearest = nearest.astype(np.float64)
     q = _sequential(v, h, lo, hi)
-    q = _descend(q, v, h, lo, hi)
+    q = _descend(q, v, h, lo, hi, SWEEPS if sweeps is None else sweeps)
     got, near = loss(q, v, h), loss(nearest, v, h)
     better = got < near
     return np.where(better[..., None], q, nearest).astype(np.int64), np.where(better, got, near), near
@@ -338,13 +400,13 @@ def _inverse_factor(h: np.ndarray) -> np.ndarray | None:
     return np.ascontiguousarray(out) if np.all(np.isfinite(out)) else None
 
 
-def _descend(q: np.ndarray, v: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _descend(q: np.ndarray, v: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, sweeps: int) -> np.ndarray:
     """Step 2: single flips between floor and ceil that lower the loss, swept until none does (e H kept up to
     date for the flipped rows only)."""
     q = q.copy()
     grad = (q - v) @ h  # e H, [G, R, n]
     hd = np.einsum("gii->gi", h)
-    for _ in range(SWEEPS):
+    for _ in range(sweeps):
         flips = 0
         for j in range(v.shape[-1]):
             other = np.where(q[..., j] == lo[..., j], hi[..., j], lo[..., j])
@@ -372,7 +434,8 @@ def summary(done: Sequence[Rounded]) -> str:
     size = sum(r.size for r in ok)
     ratios = [r.adaptive_loss / r.nearest_loss for r in ok if r.nearest_loss > 0]
     mean_db = float(np.mean([-10 * np.log10(max(x, 1e-12)) for x in ratios])) if ratios else 0.0
-    return (f"--weight_rounding=adaptive: {len(ok)} layer(s), {changed} of {size} weight codes rounded the other way "
-            f"than nearest; weight-induced output error on calibration inputs {mean_db:.2f} dB lower than nearest "
-            f"rounding's (mean over layers)")
+    kinds = Counter(r.how for r in ok)
+    return (f"--weight_rounding=adaptive: {len(ok)} layer(s) ({', '.join(f'{k} {kinds[k]}' for k in sorted(kinds))}), "
+            f"{changed} of {size} weight codes rounded the other way than nearest; layer output error on "
+            f"calibration inputs {mean_db:.2f} dB lower than nearest rounding's (mean over layers)")
 

@@ -5,13 +5,14 @@ choice on tiny fully connected layers."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from converter.frontend.reference import ReferenceExecutor, evaluate_node
 from converter.ir import QuantParams
-from converter.quantize import rounding
+from converter.quantize import rounding, rounding_inputs
 from converter.quantize.dataset import Dataset
 from converter.quantize.qmath import INT8, UINT8
 from tests.support.ir_models import Layer, build
@@ -32,7 +33,7 @@ def test_gram_reproduces_each_layers_output_error(positions: int, monkeypatch: p
     (the identity the rounding objective rests on). Checked against the layer itself run on W and on W + dW at
     the output positions ``collect`` samples: all of them (10000 >= 25), and a stride-3 subset (4 per sample of
     5x5: every third row and column, (0, 3) x (0, 3)). Exact up to float32 rounding of the layer's outputs."""
-    monkeypatch.setattr(rounding, "POSITIONS", positions)
+    monkeypatch.setattr(rounding_inputs, "POSITIONS", positions)
     rng = np.random.default_rng(0)
     model = _model(rng)
     g = model.graph
@@ -139,3 +140,75 @@ def test_round_weights_on_a_fully_connected_layer(dtype: np.dtype) -> None:
     assert done.adaptive_loss <= done.nearest_loss
     assert done.changed == int(np.count_nonzero(codes != np.clip(np.sign(v) * np.floor(np.abs(v) + 0.5), qmin,
                                                                    qmax).astype(dtype)))
+
+
+def _two_layers() -> tuple:  # noqa: ANN401
+    """x [1, 12] -> fully connected (16, relu) -> fully connected (6), calibrated on 96 samples."""
+    from converter.ir import Activation
+    from tests.support.ir_models import calibrated
+
+    rng = np.random.default_rng(5)
+    layers = [Layer("fully_connected", rng.normal(size=(16, 12)) * 0.4, rng.normal(size=16) * 0.1, Activation.RELU),
+              Layer("fully_connected", rng.normal(size=(6, 16)) * 0.4, rng.normal(size=6) * 0.1)]
+    x = (rng.normal(size=(96, 12)) @ rng.normal(size=(12, 12))).astype(np.float32)
+    return calibrated(build((1, 12), layers), x), x
+
+
+def test_quantized_inputs_are_the_partly_quantized_models() -> None:
+    """``collect`` with QuantizeOptions: each layer's X_q is its input in the simulated integer model with every
+    earlier layer at the codes chosen for it (sensitivity.simulate on the graph quantized with those codes), read
+    on its grid, and X_f the float graph's; the Gram matrices and the two halves (every other sample) are exact sums
+    of their products (float32 rounding). The chosen codes are cached: quantizing with the collected inputs writes
+    exactly them."""
+    from converter.quantize.grids import resolve_grids
+    from converter.quantize.precision import Precision, PrecisionPlan
+    from converter.quantize.quantizer import FLOAT32, QuantizeOptions, quantize_graph
+    from converter.quantize.sensitivity import dequantized_constants, on_grid, simulate
+
+    model, x = _two_layers()
+    g = model.graph
+    opts = QuantizeOptions(plan=PrecisionPlan.uniform(Precision.INT8), weights_per_channel=True,
+                           input_dtype=FLOAT32, output_dtype=FLOAT32)
+    got = rounding.collect(g, Dataset.in_memory([x], "test"), opts=opts)
+    first, second = rounding.layers(g)
+    assert sorted(got) == sorted([first.name, second.name])
+    copy = g.copy()
+    quantize_graph(copy, replace(opts, layer_inputs=got))
+    consts = dequantized_constants(copy)
+    grids = resolve_grids(g, opts)
+    float_env = ReferenceExecutor(g, fetch=[first.inputs[0], second.inputs[0]])([x])
+    quant_env = simulate(g, [x], grids, consts, keep=True)
+    for node, xf in zip((first, second), float_env, strict=True):
+        xq = on_grid(quant_env[node.inputs[0].name].reshape(len(x), -1), grids.read(node.name, 0))
+        xf = np.asarray(xf, np.float64).reshape(len(x), -1)
+        li = got[node.name]
+        assert li.rows == len(x)
+        np.testing.assert_allclose(li.gram[0], xq.T @ xq, rtol=1e-4, atol=1e-4 * np.abs(xq.T @ xq).max())
+        np.testing.assert_allclose(li.cross[0], xq.T @ xf, rtol=1e-4, atol=1e-4 * np.abs(xq.T @ xf).max())
+        np.testing.assert_allclose(li.target[0], xf.T @ xf, rtol=1e-4, atol=1e-4 * np.abs(xf.T @ xf).max())
+        half = xq[1::2]
+        np.testing.assert_allclose(li.folds[1].gram[0], half.T @ half, rtol=1e-4,
+                                   atol=1e-4 * np.abs(half.T @ half).max())
+        written = next(n for n in copy.nodes if n.name == node.name).inputs[1]
+        codes, _ = next(iter(li.chosen.values()))
+        assert np.array_equal(np.asarray(written.data), codes)
+
+
+def test_data_loss_and_the_shifted_target() -> None:
+    """The asymmetric objective's algebra on one fully connected layer: ``_data_loss`` (exact) equals
+    sum |W_hat x_q - W x_f|^2 / N computed from the samples, and the "shifted" target T W is the stationary point
+    of the damped objective |W X_f - W_hat X_q|^2 / N + mu |W_hat - W|^2: (X_q^T X_q / N + mu) T W = (X_q^T X_f / N
+    + mu) W per row."""
+    rng = np.random.default_rng(2)
+    xf = rng.normal(size=(200, 7)) @ rng.normal(size=(7, 7))
+    xq = xf + rng.normal(size=xf.shape) * 0.3
+    w = rng.normal(size=(1, 4, 7))
+    inputs = rounding.LayerInputs((xq.T @ xq)[None], 200, (xq.T @ xf)[None], (xf.T @ xf)[None])
+    layer = rounding._Layer(w, np.full(w.shape, 0.05), np.zeros(w.shape), -127, 127)  # noqa: SLF001
+    q = np.round(w / 0.05) + rng.integers(-1, 2, size=w.shape)
+    direct = np.sum((xq @ (0.05 * q[0]).T - xf @ w[0].T) ** 2, axis=0) / 200
+    np.testing.assert_allclose(rounding._data_loss(layer, q, inputs, exact=True)[0], direct, rtol=1e-9)  # noqa: SLF001
+    h, moved = rounding._shifted(inputs, w)  # noqa: SLF001
+    mu = rounding.SHIFT_DAMPING * np.mean(np.diag(xq.T @ xq) / 200)
+    np.testing.assert_allclose(moved[0] @ h[0], w[0] @ (xq.T @ xf / 200 + mu * np.eye(7)).T, rtol=1e-8)
+    np.testing.assert_allclose(h[0], xq.T @ xq / 200 + mu * np.eye(7), rtol=1e-12)

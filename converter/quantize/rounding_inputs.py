@@ -1,0 +1,299 @@
+"""The layer inputs adaptive weight rounding chooses codes by (``rounding``, whose docstring states the math): the
+second moments of each roundable layer's input rows on calibration samples, from the float graph in one compiled
+run (``collect`` without options), or from the float and the simulated integer model run node by node, each layer
+rounded as it is reached (``collect`` with QuantizeOptions, ``_collect_quantized``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir import Graph, Node, QuantParams, Tensor
+from ..ir.attrs import Padding
+from .dataset import Dataset
+from .qmath import INT4, INT8, UINT8
+from .rounding import LayerInputs, layers, round_weights
+
+POSITIONS = 64  # output positions per sample whose patches enter X^T X
+ROWS = 64  # rows per sample of a fully connected / batch matmul input with many rows (tokens)
+MAX_SAMPLES = 64  # calibration samples whose layer inputs are gathered (one more float run over them)
+BATCH = 16
+LIVE_BUDGET = 2**30  # bytes of activations both runs of ``_collect_quantized`` may hold (float32)
+QUANTIZED_SAMPLES = 256  # samples ``_collect_quantized`` runs at most, and
+WORK_BUDGET = 2**30  # bytes of activations (float32, all tensors) it computes per run at most: MobileNetV2 (224)
+#                      has 28 MB a sample (38 samples), the trained test models under 1 MB (all their samples)
+MIN_QUANTIZED_SAMPLES = 64  # fewer than this within the budgets: the float graph's inputs instead (``collect``)
+
+
+def _pads(size: int, k: int, stride: int, dilation: int, padding: Padding) -> int:
+    """Leading padding of a convolution on one spatial axis (TensorFlow's SAME: the smaller half in front)."""
+    if padding is not Padding.SAME:
+        return 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+    return total // 2
+
+
+def _patches(tf: Any, node: Node, x: Any) -> Any:  # noqa: ANN401
+    """im2col rows of conv / depthwise ``node`` at a strided subset of its output positions: [N, kh*kw*C]
+    (ordered kh, kw, C as the OHWI kernel flattens)."""
+    w = node.inputs[1].data  # type: ignore[union-attr]
+    kh, kw = w.shape[1], w.shape[2]
+    a = node.attrs
+    (sh, sw), (dh, dw) = a.stride, a.dilation
+    h, wd = x.shape[1], x.shape[2]
+    ho, wo = node.outputs[0].shape[1], node.outputs[0].shape[2]
+    m = max(1, math.ceil(math.sqrt(ho * wo / POSITIONS)))
+    top, left = _pads(h, kh, sh, dh, a.padding), _pads(wd, kw, sw, dw, a.padding)
+    bottom = max((ho - 1) * sh + (kh - 1) * dh + 1 - h - top, 0)
+    right = max((wo - 1) * sw + (kw - 1) * dw + 1 - wd - left, 0)
+    xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+    p = tf.image.extract_patches(xp, [1, kh, kw, 1], [1, sh * m, sw * m, 1], [1, dh, dw, 1], "VALID")
+    return tf.reshape(p, [-1, kh * kw * x.shape[3]])
+
+
+def _layer_rows(tf: Any, node: Node, x: Any) -> Any:  # noqa: ANN401
+    """``node``'s input rows in this batch, as its weights multiply them: [N, n] (depthwise: [N, kh*kw, C])."""
+    if node.op in ("fully_connected", "batch_matmul"):
+        rows = tf.reshape(x, [-1, x.shape[-1]])
+        per_sample = int(np.prod(x.shape[1:-1])) if x.shape.rank > 2 else 1
+        return rows[:: math.ceil(per_sample / ROWS)] if per_sample > ROWS else rows
+    p = _patches(tf, node, x)
+    if node.op == "conv_2d":
+        return p
+    w = node.inputs[1].data  # type: ignore[union-attr]
+    return tf.reshape(p, [-1, w.shape[1] * w.shape[2], x.shape[3]])
+
+
+def _product(tf: Any, node: Node, a: Any, b: Any) -> Any:  # noqa: ANN401
+    """sum a b^T over the rows ``_layer_rows`` gives for two inputs of ``node``: [G, n, n]."""
+    if node.op == "depthwise_conv_2d":  # per channel c: [k, N] x [N, l] (a batched product, not an einsum)
+        return tf.matmul(tf.transpose(a, [2, 1, 0]), tf.transpose(b, [2, 0, 1]))
+    return tf.matmul(a, b, transpose_a=True)[None]
+
+
+def _gram(tf: Any, node: Node, x: Any) -> Any:  # noqa: ANN401
+    """sum x x^T of ``node``'s input rows in this batch: [G, n, n]."""
+    rows = _layer_rows(tf, node, x)
+    return _product(tf, node, rows, rows)
+
+
+def _rows(node: Node, x_shape: Sequence[int], samples: int) -> int:
+    """How many input rows ``_gram`` sums for ``samples`` samples."""
+    if node.op in ("fully_connected", "batch_matmul"):
+        per_sample = int(np.prod(x_shape[1:-1])) if len(x_shape) > 2 else 1
+        return samples * (len(range(0, per_sample, math.ceil(per_sample / ROWS))) if per_sample > ROWS else
+                          per_sample)
+    ho, wo = node.outputs[0].shape[1], node.outputs[0].shape[2]
+    m = max(1, math.ceil(math.sqrt(ho * wo / POSITIONS)))
+    return samples * len(range(0, ho, m)) * len(range(0, wo, m))
+
+
+def collect(graph: Graph, data: Dataset, max_samples: int | None = None,
+            opts: Any = None) -> dict[str, LayerInputs]:  # noqa: ANN401
+    """X^T X of every adaptively rounded layer's input on the first ``max_samples`` samples of ``data``, by node
+    name: from the float graph, or with ``opts`` (the QuantizeOptions the graph, calibrated, will be quantized
+    with) from the partly quantized model, layer by layer (``_collect_quantized``)."""
+    if opts is not None:
+        return _collect_quantized(graph, data, opts, QUANTIZED_SAMPLES if max_samples is None else max_samples)
+    max_samples = MAX_SAMPLES if max_samples is None else max_samples
+    from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
+    from ..tf_runtime import tensorflow  # noqa: PLC0415
+
+    nodes = layers(graph)
+    if not nodes:
+        return {}
+    tf = tensorflow()
+    readers: dict[str, list[Node]] = {}
+    fetch: list[Tensor] = []
+    for n in nodes:
+        x = n.inputs[0]
+        assert x is not None
+        if x.name not in readers:
+            fetch.append(x)
+        readers.setdefault(x.name, []).append(n)
+
+    def summarize(t: Tensor, x: Any) -> list[Any]:  # noqa: ANN401
+        return [_gram(tf, n, x) for n in readers[t.name]]
+
+    executor = ReferenceExecutor(graph, fetch=fetch, summarize=summarize)
+    order = [n for t in fetch for n in readers[t.name]]
+    sums: list[np.ndarray | None] = [None] * len(order)
+    total = min(data.num_samples, max_samples)
+    batch = BATCH if executor.batched else 1
+    seen = 0
+    for inputs in data.batches(batch):
+        if seen >= total:
+            break
+        take = min(len(inputs[0]), total - seen)
+        inputs = [a[:take] for a in inputs]
+        for start in range(0, take, batch):
+            flat = executor.run_batch(executor.samples(inputs, start, min(start + batch, take)))
+            for i, g in enumerate(flat):  # one batch's sum in float32 (<= BATCH x POSITIONS rows), the total in float64
+                g = g.astype(np.float64)
+                sums[i] = g if sums[i] is None else sums[i] + g
+        seen += take
+    out: dict[str, LayerInputs] = {}
+    for n, g in zip(order, sums, strict=True):
+        if g is not None:
+            out[n.name] = LayerInputs(g, _rows(n, n.inputs[0].shape, seen))  # type: ignore[union-attr]
+    return out
+
+
+def _live_bytes(graph: Graph) -> int:
+    """The most float32 bytes per sample that the activations alive at once take while the graph runs node by
+    node (each kept until its last reader ran)."""
+    last: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for t in node.inputs:
+            if t is not None and not t.is_const:
+                last[t.name] = i
+    size = {t.name: 4 * int(np.prod([max(d, 1) for d in t.shape])) for t in graph.tensors() if not t.is_const}
+    live = sum(size.get(t.name, 0) for t in graph.inputs)
+    peak = live
+    for i, node in enumerate(graph.nodes):
+        live += sum(size.get(t.name, 0) for t in node.outputs if t.name in last)
+        peak = max(peak, live)
+        live -= sum(size.get(t.name, 0) for t in {id(t): t for t in node.inputs if t is not None and not t.is_const
+                                                  and last.get(t.name) == i}.values())
+    return peak
+
+
+def _on_grid(tf: Any, x: np.ndarray, p: QuantParams) -> np.ndarray:  # noqa: ANN401
+    """``x`` rounded half away from zero and clipped onto the per-tensor grid ``p``, as reals, in float32 (as
+    sensitivity.on_grid, computed by TensorFlow's thread pool: these are whole activations of every sample)."""
+    s, z = float(p.scale[0]), float(p.zero_point[0])
+    if p.dtype == INT4:
+        lo, hi = -7, 7
+    else:
+        info = np.iinfo(p.dtype)
+        lo, hi = int(info.min), int(info.max)
+    v = tf.constant(x, tf.float32) / s + z
+    q = tf.clip_by_value(tf.sign(v) * tf.floor(tf.abs(v) + 0.5), lo, hi)
+    return ((q - z) * s).numpy()
+
+
+def quantized_samples(graph: Graph, wanted: int) -> int:
+    """How many of ``wanted`` samples ``_collect_quantized`` runs ``graph`` on: as many as keep both runs' live
+    activations within ``LIVE_BUDGET`` and each run's computed activations within ``WORK_BUDGET``."""
+    work = 4 * sum(int(np.prod([max(d, 1) for d in t.shape])) for t in graph.tensors() if not t.is_const)
+    return min(wanted, LIVE_BUDGET // max(2 * _live_bytes(graph), 1), WORK_BUDGET // max(work, 1))
+
+
+def _collect_quantized(graph: Graph, data: Dataset, opts: Any, max_samples: int) -> dict[str, LayerInputs]:  # noqa: ANN401
+    """The layer inputs as the quantized model computes them. The graph runs node by node on the first samples of
+    ``data`` twice: in float, and as ``sensitivity.simulate`` runs the integer model (each activation read on its
+    grid, integer nodes with their quantized constants), where each roundable layer, reached in graph order, gets
+    X_q^T X_q, X_q^T X_f and X_f^T X_f from both runs' inputs, its codes chosen (``round_weights``, cached in the
+    LayerInputs for the quantizer), and runs with those codes (its bias corrected for them where the quantizer
+    corrects it), so that every later layer sees the earlier layers' chosen rounding. Samples: at most
+    ``max_samples``, and as many as keep both runs' live activations within ``LIVE_BUDGET``."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from ..tf_runtime import tensorflow  # noqa: PLC0415
+    from .bias_correction import mean_shift  # noqa: PLC0415
+    from .grids import resolve_grids  # noqa: PLC0415 (quantizer imports this module)
+    from .qmath import dequantize_array  # noqa: PLC0415
+    from .quantizer import quantize_graph  # noqa: PLC0415
+    from .sensitivity import dequantized_constants, evaluate  # noqa: PLC0415
+
+    roundable = {n.name for n in layers(graph)}
+    if not roundable:
+        return {}
+    tf = tensorflow()
+    plain = replace(opts, layer_inputs={})
+    grids = resolve_grids(graph, plain)
+    copy = graph.copy()
+    quantize_graph(copy, plain)
+    consts = dequantized_constants(copy)
+    written = {n.name: n for n in copy.nodes}
+    wanted = min(max_samples, data.num_samples)
+    n = quantized_samples(graph, wanted)
+    if n < min(wanted, MIN_QUANTIZED_SAMPLES):  # too large to simulate on enough samples: the float graph's inputs
+        return collect(graph, data)
+    samples = data.head(n)
+    f_env = {t.name: np.asarray(x).reshape((n, *t.shape)) for t, x in zip(graph.inputs, samples, strict=True)}
+    q_env = dict(f_env)
+    last: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for t in node.inputs:
+            if t is not None and not t.is_const:
+                last[t.name] = i
+    out: dict[str, LayerInputs] = {}
+    for i, node in enumerate(graph.nodes):
+        acts = [t for t in node.inputs if t is not None and not t.is_const]
+        if not acts or any(t.name not in f_env for t in acts):
+            continue  # a constant subgraph (folded before quantization)
+        c = list(consts.get(node.name, [])) if node.name in grids.integer else []
+        f_args: list[np.ndarray | None] = []
+        q_args: list[np.ndarray | None] = []
+        for j, t in enumerate(node.inputs):
+            if t is None or t.is_const:
+                const = None if t is None else t.data
+                f_args.append(const)
+                q_args.append(c[j] if j < len(c) and c[j] is not None else const)
+            else:
+                p = grids.read(node.name, j)
+                f_args.append(f_env[t.name])
+                q_args.append(q_env[t.name] if p is None else _on_grid(tf, q_env[t.name], p))
+        if node.name in roundable and node.name in grids.integer:
+            got = _round_layer(tf, node, written[node.name], f_args[0], q_args[0], n)
+            if got is not None:
+                out[node.name], codes, p = got
+                deq = dequantize_array(codes.astype(np.int64), np.asarray(p.scale), np.asarray(p.zero_point), p.axis)
+                mean = opts.activation_means.get(acts[0].name)
+                if len(q_args) > 2 and q_args[2] is not None and mean is not None and (
+                        p.axis is None or opts.per_channel_bias_correction) and c[1] is not None:
+                    moved = mean_shift(node, deq - c[1], mean)
+                    if moved is not None and moved.shape == np.shape(q_args[2]):
+                        q_args[2] = q_args[2] - moved
+                q_args[1] = deq.astype(np.float32)
+        f_out = evaluate(node, f_args)
+        same = all(a is b for a, b in zip(f_args, q_args, strict=True))
+        q_out = f_out if same else evaluate(node, q_args)
+        for t, fy, qy in zip(node.outputs, f_out, q_out, strict=True):
+            if t.name in last:
+                f_env[t.name], q_env[t.name] = fy, qy
+        for t in acts:
+            if last.get(t.name) == i:
+                f_env.pop(t.name, None)
+                q_env.pop(t.name, None)
+    return out
+
+
+def _moments(tf: Any, node: Node, xq: np.ndarray, xf: np.ndarray) -> LayerInputs:  # noqa: ANN401
+    """X_q^T X_q, X_q^T X_f and X_f^T X_f of ``node``'s input rows (``xq``/``xf``: [samples, ...] as it reads
+    them; zeros for no samples), in float32 per ``BATCH`` samples, float64 across."""
+    sums: list[np.ndarray] = []
+    for start in range(0, max(len(xq), 1), BATCH):
+        a = _layer_rows(tf, node, tf.constant(xq[start:start + BATCH], tf.float32))
+        b = _layer_rows(tf, node, tf.constant(xf[start:start + BATCH], tf.float32))
+        for k, (u, v) in enumerate(((a, a), (a, b), (b, b))):
+            g = _product(tf, node, u, v).numpy().astype(np.float64)
+            if len(sums) <= k:
+                sums.append(g)
+            else:
+                sums[k] += g
+    return LayerInputs(sums[0], _rows(node, node.inputs[0].shape, len(xq)), sums[1], sums[2])  # type: ignore[union-attr]
+
+
+def _round_layer(tf: Any, node: Node, written: Node, xf: np.ndarray, xq: np.ndarray,  # noqa: ANN401
+                 samples: int) -> tuple[LayerInputs, np.ndarray, QuantParams] | None:
+    """``node``'s second moments from its float (``xf``) and quantized-model (``xq``) inputs, and its codes on the
+    grid the quantizer gave its weights in ``written`` (its node in a nearest-rounded copy); None when the
+    quantizer does not round it adaptively (no 8- or 4-bit grid)."""
+    w = written.inputs[1]
+    p = w.quant if w is not None else None
+    if p is None or p.dtype not in (INT8, UINT8, INT4):
+        return None
+    shape = node.inputs[0].shape  # type: ignore[union-attr]
+    xq, xf = xq.reshape((-1, *shape[1:])), xf.reshape((-1, *shape[1:]))  # [samples x batch, ...]
+    a, b = (_moments(tf, node, xq[k::2], xf[k::2]) for k in (0, 1))
+    inputs = LayerInputs(a.gram + b.gram, a.rows + b.rows, a.cross + b.cross,  # type: ignore[operator]
+                         a.target + b.target, (a, b) if b.rows else None)  # type: ignore[operator]
+    narrow = node.op != "batch_matmul" and p.dtype != UINT8  # as the quantizer writes weights (its WEIGHT role)
+    codes, _ = round_weights(node, np.asarray(node.inputs[1].data), p, inputs, narrow)  # type: ignore[union-attr]
+    return inputs, codes, p
