@@ -89,11 +89,12 @@ class Rewriting(ParamAssignment):
     def _const(self, node: Node, index: int, t: Tensor, p: QuantParams, narrow: bool = False,
                codes: np.ndarray | None = None) -> None:
         """Input ``index`` of ``node`` becomes constant ``t`` quantized with ``p`` (``codes``: its integer values
-        as chosen by adaptive rounding, particular to this node; default: rounded to nearest, shared by readers)."""
+        as chosen by adaptive rounding, shared by the readers given the same codes; default: rounded to nearest,
+        shared by readers)."""
         if not p.min:  # record the real range as min/max metadata (biases)
             data = np.asarray(t.data, dtype=np.float64)
             p = dataclasses.replace(p, min=(float(data.min()),), max=(float(data.max()),))
-        key = (id(t), p) if codes is None else (id(t), p, node.name)
+        key = (id(t), p) if codes is None else (id(t), p, codes.tobytes())
         if key not in self._const_cache:
             self._const_cache[key] = self.g.const(f"{t.name}/q" if not t.name.endswith("/q") else t.name,
                                                   quantize_const(t, p, narrow) if codes is None else codes,

@@ -140,6 +140,38 @@ def collect(graph: Graph, data: Dataset, max_samples: int | None = None,
     for n, g in zip(order, sums, strict=True):
         if g is not None:
             out[n.name] = LayerInputs(g, _rows(n, n.inputs[0].shape, seen))  # type: ignore[union-attr]
+    return _share(graph, out)
+
+
+def _sharers(graph: Graph) -> dict[str, list[str]]:
+    """Roundable layers by weight tensor, for weights several layers read (an unrolled recurrent cell's steps)."""
+    by: dict[str, list[str]] = {}
+    for n in layers(graph):
+        by.setdefault(n.inputs[1].name, []).append(n.name)  # type: ignore[union-attr]
+    return {w: names for w, names in by.items() if len(names) > 1}
+
+
+def _pooled(parts: Sequence[LayerInputs]) -> LayerInputs:
+    """The second moments of all ``parts``' rows together (sums; halves pooled likewise)."""
+    def total(xs: Sequence[np.ndarray | None]) -> np.ndarray | None:
+        return None if any(x is None for x in xs) else sum(xs[1:], xs[0].copy())  # type: ignore[union-attr]
+
+    folds = None
+    if all(p.folds is not None for p in parts):
+        folds = tuple(_pooled([p.folds[k] for p in parts]) for k in (0, 1))  # type: ignore[index]
+    return LayerInputs(total([p.gram for p in parts]), sum(p.rows for p in parts),  # type: ignore[arg-type]
+                       total([p.cross for p in parts]), total([p.target for p in parts]), folds)  # type: ignore[arg-type]
+
+
+def _share(graph: Graph, out: dict[str, LayerInputs]) -> dict[str, LayerInputs]:
+    """Layers reading one weight tensor get one LayerInputs, their rows pooled: one set of codes minimising the
+    summed output error of all of them, written once (the file keeps its size)."""
+    for names in _sharers(graph).values():
+        present = [n for n in names if n in out]
+        if len(present) > 1:
+            pooled = _pooled([out[n] for n in present])
+            for n in present:
+                out[n] = pooled
     return out
 
 
@@ -223,6 +255,7 @@ def _collect_quantized(graph: Graph, data: Dataset, opts: Any, max_samples: int)
             if t is not None and not t.is_const:
                 last[t.name] = i
     out: dict[str, LayerInputs] = {}
+    shared = {n for names in _sharers(graph).values() for n in names}
     for i, node in enumerate(graph.nodes):
         acts = [t for t in node.inputs if t is not None and not t.is_const]
         if not acts or any(t.name not in f_env for t in acts):
@@ -240,10 +273,12 @@ def _collect_quantized(graph: Graph, data: Dataset, opts: Any, max_samples: int)
                 f_args.append(f_env[t.name])
                 q_args.append(q_env[t.name] if p is None else _on_grid(tf, q_env[t.name], p))
         if node.name in roundable and node.name in grids.integer:
-            got = _round_layer(tf, node, written[node.name], f_args[0], q_args[0], n)
+            # Shared weights are rounded once for all their readers, after the run (``_share``): nearest here.
+            got = _round_layer(tf, node, written[node.name], f_args[0], q_args[0], node.name not in shared)
             if got is not None:
                 out[node.name], codes, p = got
-                deq = dequantize_array(codes.astype(np.int64), np.asarray(p.scale), np.asarray(p.zero_point), p.axis)
+            if got is not None and got[1] is not None:
+                deq = dequantize_array(got[1].astype(np.int64), np.asarray(p.scale), np.asarray(p.zero_point), p.axis)
                 mean = opts.activation_means.get(acts[0].name)
                 if len(q_args) > 2 and q_args[2] is not None and mean is not None and (
                         p.axis is None or opts.per_channel_bias_correction) and c[1] is not None:
@@ -261,7 +296,7 @@ def _collect_quantized(graph: Graph, data: Dataset, opts: Any, max_samples: int)
             if last.get(t.name) == i:
                 f_env.pop(t.name, None)
                 q_env.pop(t.name, None)
-    return out
+    return _share(graph, out)
 
 
 def _moments(tf: Any, node: Node, xq: np.ndarray, xf: np.ndarray) -> LayerInputs:  # noqa: ANN401
@@ -281,10 +316,10 @@ def _moments(tf: Any, node: Node, xq: np.ndarray, xf: np.ndarray) -> LayerInputs
 
 
 def _round_layer(tf: Any, node: Node, written: Node, xf: np.ndarray, xq: np.ndarray,  # noqa: ANN401
-                 samples: int) -> tuple[LayerInputs, np.ndarray, QuantParams] | None:
-    """``node``'s second moments from its float (``xf``) and quantized-model (``xq``) inputs, and its codes on the
-    grid the quantizer gave its weights in ``written`` (its node in a nearest-rounded copy); None when the
-    quantizer does not round it adaptively (no 8- or 4-bit grid)."""
+                 round_now: bool) -> tuple[LayerInputs, np.ndarray | None, QuantParams] | None:
+    """``node``'s second moments from its float (``xf``) and quantized-model (``xq``) inputs, and (``round_now``)
+    its codes on the grid the quantizer gave its weights in ``written`` (its node in a nearest-rounded copy); None
+    when the quantizer does not round it adaptively (no 8- or 4-bit grid)."""
     w = written.inputs[1]
     p = w.quant if w is not None else None
     if p is None or p.dtype not in (INT8, UINT8, INT4):
@@ -294,6 +329,8 @@ def _round_layer(tf: Any, node: Node, written: Node, xf: np.ndarray, xq: np.ndar
     a, b = (_moments(tf, node, xq[k::2], xf[k::2]) for k in (0, 1))
     inputs = LayerInputs(a.gram + b.gram, a.rows + b.rows, a.cross + b.cross,  # type: ignore[operator]
                          a.target + b.target, (a, b) if b.rows else None)  # type: ignore[operator]
+    if not round_now:
+        return inputs, None, p
     narrow = node.op != "batch_matmul" and p.dtype != UINT8  # as the quantizer writes weights (its WEIGHT role)
     codes, _ = round_weights(node, np.asarray(node.inputs[1].data), p, inputs, narrow)  # type: ignore[union-attr]
     return inputs, codes, p

@@ -212,3 +212,42 @@ def test_data_loss_and_the_shifted_target() -> None:
     mu = rounding.SHIFT_DAMPING * np.mean(np.diag(xq.T @ xq) / 200)
     np.testing.assert_allclose(moved[0] @ h[0], w[0] @ (xq.T @ xf / 200 + mu * np.eye(7)).T, rtol=1e-8)
     np.testing.assert_allclose(h[0], xq.T @ xq / 200 + mu * np.eye(7), rtol=1e-12)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_shared_weights_are_rounded_once(quantized: bool) -> None:
+    """Two fully connected layers reading one weight tensor (as an unrolled recurrent cell's steps do): their rows
+    are pooled (the Gram matrix is the sum of both layers' x x^T, exactly) and the quantized graph has one weight
+    constant for both, with the codes chosen on the pooled rows: the file does not grow."""
+    from converter.ir import Graph
+    from converter.ir.attrs import FullyConnectedAttrs
+    from converter.quantize.precision import Precision, PrecisionPlan
+    from converter.quantize.quantizer import FLOAT32, QuantizeOptions, quantize_graph
+    from tests.support.ir_models import Model, calibrated
+
+    rng = np.random.default_rng(4)
+    g = Graph()
+    x = g.tensor("x", np.float32, (1, 8))
+    g.add_input(x)
+    w = g.const("w", (rng.normal(size=(8, 8)) * 0.5).astype(np.float32))
+    h = g.tensor("h", np.float32, (1, 8))
+    y = g.tensor("y", np.float32, (1, 8))
+    g.add_node("fully_connected", [x, w, None], [h], FullyConnectedAttrs())
+    g.add_node("fully_connected", [h, w, None], [y], FullyConnectedAttrs())
+    g.set_outputs([y])
+    xs = (rng.normal(size=(64, 8)) @ rng.normal(size=(8, 8))).astype(np.float32)  # MAX_SAMPLES: all used
+    model = calibrated(Model(g, (1, 8), []), xs)
+    opts = QuantizeOptions(plan=PrecisionPlan.uniform(Precision.INT8), weights_per_channel=True,
+                           input_dtype=FLOAT32, output_dtype=FLOAT32)
+    got = rounding.collect(model.graph, Dataset.in_memory([xs], "test"), opts=opts if quantized else None)
+    first, second = rounding.layers(model.graph)
+    assert got[first.name] is got[second.name]
+    if not quantized:
+        hs = np.asarray(ReferenceExecutor(model.graph, fetch=[h])([xs])[0], np.float64).reshape(64, 8)
+        expected = xs.T.astype(np.float64) @ xs + hs.T @ hs
+        np.testing.assert_allclose(got[first.name].gram[0], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+        assert got[first.name].rows == 128
+    copy = model.graph.copy()
+    quantize_graph(copy, replace(opts, layer_inputs=got))
+    weights = {id(n.inputs[1]) for n in copy.nodes if n.op == "fully_connected"}
+    assert len(weights) == 1
