@@ -4,7 +4,7 @@
     .venv/bin/python bench/compare.py --model digits --mode uint8 --json out.json
     .venv/bin/python bench/compare.py --model digits_prelu --runs 200   # PReLU layers: PRELU ops, latency
     .venv/bin/python bench/compare.py --model lstm --mode float         # LSTM over 100 steps: fused sequence op
-    .venv/bin/python bench/compare.py --logits --variants adaptive,accuracy --target_sqnr 30
+    .venv/bin/python bench/compare.py --logits --variants adaptive,accuracy --target_sqnr +6
         # plain INT8 next to --weight_rounding=adaptive, --optimize=accuracy and --target_sqnr: time ratio, SQNR
 
 Each converter runs in its own fresh process (qconvert through its real CLI, TensorFlow through bench/tf_convert.py),
@@ -296,6 +296,12 @@ def target_sqnr(db: float, q: Side, q_cmd: list[str], q_out: Path, out_dir: Path
 
 # --- main --------------------------------------------------------------------------------------------------------
 
+def _target_db(value: str) -> str:
+    """--target_sqnr's value: a number of dB, or +D (D dB above plain qconvert's SQNR)."""
+    float(value)  # ValueError: argparse says the value is invalid
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=["mobilenet_v2", "digits", "digits_prelu", "digits_dilated", "lstm"],
@@ -311,9 +317,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=20, help="timed LiteRT invokes per model [20]")
     p.add_argument("--warmup", type=int, default=5, help="untimed LiteRT invokes first [5]")
     p.add_argument("--threads", type=int, default=2, help="LiteRT num_threads for latency [2]")
-    p.add_argument("--target_sqnr", type=float, metavar="DB",
+    p.add_argument("--target_sqnr", metavar="DB", type=_target_db,
                    help="int8/uint8: also convert with qconvert --target_sqnr=DB and print its conversion time, size "
-                        "and SQNR next to plain qconvert's")
+                        "and SQNR next to plain qconvert's; +D (e.g. +6, issue 13's acceptance): D dB above plain "
+                        "qconvert's SQNR on the evaluation inputs")
     p.add_argument("--variants", default="",
                    help="int8/uint8: also convert with these qconvert settings, comma-separated: adaptive "
                         "(--weight_rounding=adaptive), accuracy (--optimize=accuracy); prints each one's conversion "
@@ -414,7 +421,8 @@ def main(argv: list[str] | None = None) -> None:
             print(line)
     mixed = None
     if a.target_sqnr is not None and a.mode in CALIBRATED:
-        mixed = target_sqnr(a.target_sqnr, q, q_cmd, q_out, out_dir, env, x, y_ref)
+        db = float(a.target_sqnr) + (round(q.sqnr_db, 2) if a.target_sqnr.startswith("+") else 0.0)
+        mixed = target_sqnr(db, q, q_cmd, q_out, out_dir, env, x, y_ref)
 
     if a.json:
         result = {
