@@ -90,7 +90,7 @@ def _quantized(nodes: list[Node], dtype: np.dtype) -> tuple[str, bool]:
             refused.setdefault(OPS[n.op].builtin if n.op in OPS else n.op, why)
     if not refused:
         return "integer kernel", True
-    reasons = "; ".join(refused.values())
+    reasons = "; ".join(dict.fromkeys(refused.values()))  # one op lowered to many builtins: its reason once
     if len(refused) == len({n.op for n in quantized}):
         return f"float fallback ({reasons})", False
     return f"partly integer; float: {', '.join(sorted(refused))} ({reasons})", True
