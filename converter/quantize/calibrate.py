@@ -18,6 +18,7 @@ from ..errors import CalibrationError
 from ..ir import Graph, QuantRange, RangeSource, Tensor
 from ..tf_runtime import tensorflow
 from .dataset import Dataset
+from .spec import DISTRIBUTION_RANGES
 from .observers import SAMPLE_PER_BATCH, Observer, make_observer, needs_sample, range_as
 
 BATCH = 16
@@ -73,14 +74,6 @@ def activations(graph: Graph) -> list[Tensor]:
         if can_run(node):  # a custom op TensorFlow cannot run (TFLite_Detection_PostProcess) is not calibrated
             out.extend(t for t in node.outputs if t.dtype == np.float32)
     return out
-
-
-# Random ops' outputs: calibration sees the numbers a model draws in its first invocations (the references draw
-# LiteRT's), later invocations draw others, so the range covers the distribution too: uniform draws lie in [0, 1);
-# standard normal ones within 4 sigma but for 6.3e-5 of them, where the 8-bit grid over [-4, 4] still leaves the
-# draws' quantization noise 41 dB under their variance (a range from 256 draws, about +-2.9, clips 0.4% of them).
-DISTRIBUTION_RANGES: dict[str, tuple[float, float]] = {"random_uniform": (0.0, 1.0),
-                                                       "random_standard_normal": (-4.0, 4.0)}
 
 
 def batch_size(graph: Graph) -> int:

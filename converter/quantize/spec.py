@@ -243,6 +243,13 @@ FLOAT_LOWERINGS: dict[str, str] = {
 }
 
 
+# Random ops' outputs: calibration sees the numbers a model draws in its first invocations (the references draw
+# LiteRT's), later invocations draw others, so the range covers the distribution too: uniform draws lie in [0, 1);
+# standard normal ones within 4 sigma but for 6.3e-5 of them, where the 8-bit grid over [-4, 4] still leaves the
+# draws' quantization noise 41 dB under their variance (a range from 256 draws, about +-2.9, clips 0.4% of them).
+DISTRIBUTION_RANGES: dict[str, tuple[float, float]] = {"random_uniform": (0.0, 1.0),
+                                                       "random_standard_normal": (-4.0, 4.0)}
+
 # Custom ops whose node says they take quantized data (TF attribute _output_quantized, e.g. the SSD exporter's
 # TFLite_Detection_PostProcess): every input quantized on its own range (a constant on its min/max with 0 included,
 # as TOCO quantized the detection anchors); outputs on their own range or, with
