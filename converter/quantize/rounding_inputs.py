@@ -194,20 +194,6 @@ def _live_bytes(graph: Graph) -> int:
     return peak
 
 
-def _on_grid(tf: Any, x: np.ndarray, p: QuantParams) -> np.ndarray:  # noqa: ANN401
-    """``x`` rounded half away from zero and clipped onto the per-tensor grid ``p``, as reals, in float32 (as
-    sensitivity.on_grid, computed by TensorFlow's thread pool: these are whole activations of every sample)."""
-    s, z = float(p.scale[0]), float(p.zero_point[0])
-    if p.dtype == INT4:
-        lo, hi = -7, 7
-    else:
-        info = np.iinfo(p.dtype)
-        lo, hi = int(info.min), int(info.max)
-    v = tf.constant(x, tf.float32) / s + z
-    q = tf.clip_by_value(tf.sign(v) * tf.floor(tf.abs(v) + 0.5), lo, hi)
-    return ((q - z) * s).numpy()
-
-
 def quantized_samples(graph: Graph, wanted: int) -> int:
     """How many of ``wanted`` samples ``_collect_quantized`` runs ``graph`` on: as many as keep both runs' live
     activations within ``LIVE_BUDGET`` and each run's computed activations within ``WORK_BUDGET``."""
@@ -230,7 +216,7 @@ def _collect_quantized(graph: Graph, data: Dataset, opts: Any, max_samples: int)
     from .grids import resolve_grids  # noqa: PLC0415 (quantizer imports this module)
     from .qmath import dequantize_array  # noqa: PLC0415
     from .quantizer import quantize_graph  # noqa: PLC0415
-    from .sensitivity import dequantized_constants, evaluate  # noqa: PLC0415
+    from .sensitivity import dequantized_constants, evaluate, on_grid  # noqa: PLC0415
 
     roundable = {n.name for n in layers(graph)}
     if not roundable:
@@ -271,7 +257,7 @@ def _collect_quantized(graph: Graph, data: Dataset, opts: Any, max_samples: int)
             else:
                 p = grids.read(node.name, j)
                 f_args.append(f_env[t.name])
-                q_args.append(q_env[t.name] if p is None else _on_grid(tf, q_env[t.name], p))
+                q_args.append(q_env[t.name] if p is None else on_grid(q_env[t.name], p))
         if node.name in roundable and node.name in grids.integer:
             # Shared weights are rounded once for all their readers, after the run (``_share``): nearest here.
             got = _round_layer(tf, node, written[node.name], f_args[0], q_args[0], node.name not in shared)
