@@ -21,7 +21,7 @@ POSITIONS = 64  # output positions per sample whose patches enter X^T X
 ROWS = 64  # rows per sample of a fully connected / batch matmul input with many rows (tokens)
 MAX_SAMPLES = 64  # calibration samples whose layer inputs are gathered (one more float run over them)
 BATCH = 16
-LIVE_BUDGET = 2**30  # bytes of activations both runs of ``_collect_quantized`` may hold (float32)
+LIVE_BUDGET = 2**30  # bytes of activations (float32) budgeted for ``_collect_quantized``'s two runs (twice the live)
 QUANTIZED_SAMPLES = 256  # samples ``_collect_quantized`` runs at most, and
 WORK_BUDGET = 2**30  # bytes of activations (float32, all tensors) it computes per run at most: MobileNetV2 (224)
 #                      has 28 MB a sample (38 samples), the trained test models under 1 MB (all their samples)
@@ -178,11 +178,9 @@ def _share(graph: Graph, out: dict[str, LayerInputs]) -> dict[str, LayerInputs]:
 def _live_bytes(graph: Graph) -> int:
     """The most float32 bytes per sample that the activations alive at once take while the graph runs node by
     node (each kept until its last reader ran)."""
-    last: dict[str, int] = {}
-    for i, node in enumerate(graph.nodes):
-        for t in node.inputs:
-            if t is not None and not t.is_const:
-                last[t.name] = i
+    from .sensitivity import last_readers  # noqa: PLC0415 (quantizer imports this module)
+
+    last = last_readers(graph)
     size = {t.name: 4 * int(np.prod([max(d, 1) for d in t.shape])) for t in graph.tensors() if not t.is_const}
     live = sum(size.get(t.name, 0) for t in graph.inputs)
     peak = live
@@ -202,21 +200,22 @@ def quantized_samples(graph: Graph, wanted: int) -> int:
 
 
 def _collect_quantized(graph: Graph, data: Dataset, opts: Any, max_samples: int) -> dict[str, LayerInputs]:  # noqa: ANN401
-    """The layer inputs as the quantized model computes them. The graph runs node by node on the first samples of
-    ``data`` twice: in float, and as ``sensitivity.simulate`` runs the integer model (each activation read on its
-    grid, integer nodes with their quantized constants), where each roundable layer, reached in graph order, gets
-    X_q^T X_q, X_q^T X_f and X_f^T X_f from both runs' inputs, its codes chosen (``round_weights``, cached in the
-    LayerInputs for the quantizer), and runs with those codes (its bias corrected for them where the quantizer
-    corrects it), so that every later layer sees the earlier layers' chosen rounding. Samples: at most
-    ``max_samples``, and as many as keep both runs' live activations within ``LIVE_BUDGET``."""
+    """The layer inputs as the quantized model computes them. The graph runs node by node
+    (``sensitivity.resimulate``) on the first samples of ``data`` twice: in float, keeping each roundable layer's
+    input, then as ``sensitivity.simulate`` runs the integer model (each activation read on its grid, integer nodes
+    with their quantized constants), where each roundable layer, reached in graph order, gets X_q^T X_q, X_q^T X_f
+    and X_f^T X_f from both runs' inputs, its codes chosen (``round_weights``, cached in the LayerInputs for the
+    quantizer), and runs with those codes (its bias corrected for them where the quantizer corrects it), so that
+    every later layer sees the earlier layers' chosen rounding. Samples: at most ``max_samples``, and as many as
+    ``quantized_samples`` allows."""
     from dataclasses import replace  # noqa: PLC0415
 
     from ..tf_runtime import tensorflow  # noqa: PLC0415
     from .bias_correction import mean_shift  # noqa: PLC0415
-    from .grids import resolve_grids  # noqa: PLC0415 (quantizer imports this module)
+    from .grids import Grids, resolve_grids  # noqa: PLC0415 (quantizer imports this module)
     from .qmath import dequantize_array  # noqa: PLC0415
     from .quantizer import quantize_graph  # noqa: PLC0415
-    from .sensitivity import dequantized_constants, evaluate, on_grid  # noqa: PLC0415
+    from .sensitivity import dequantized_constants, resimulate  # noqa: PLC0415
 
     roundable = {n.name for n in layers(graph)}
     if not roundable:
@@ -233,55 +232,42 @@ def _collect_quantized(graph: Graph, data: Dataset, opts: Any, max_samples: int)
     if n < min(wanted, MIN_QUANTIZED_SAMPLES):  # too large to simulate on enough samples: the float graph's inputs
         return collect(graph, data)
     samples = data.head(n)
-    f_env = {t.name: np.asarray(x).reshape((n, *t.shape)) for t, x in zip(graph.inputs, samples, strict=True)}
-    q_env = dict(f_env)
-    last: dict[str, int] = {}
-    for i, node in enumerate(graph.nodes):
-        for t in node.inputs:
-            if t is not None and not t.is_const:
-                last[t.name] = i
+    rounded = roundable & set(grids.integer)
+    floats: dict[str, np.ndarray | None] = {}
+
+    def keep_input(node: Node, args: list[np.ndarray | None]) -> list[np.ndarray | None]:
+        if node.name in rounded:
+            floats[node.name] = args[0]
+        return args
+
+    resimulate(graph, samples, Grids({}, {}, {}, {}), {}, hook=keep_input, drop=True)
     out: dict[str, LayerInputs] = {}
     shared = {n for names in _sharers(graph).values() for n in names}
-    for i, node in enumerate(graph.nodes):
-        acts = [t for t in node.inputs if t is not None and not t.is_const]
-        if not acts or any(t.name not in f_env for t in acts):
-            continue  # a constant subgraph (folded before quantization)
-        c = list(consts.get(node.name, [])) if node.name in grids.integer else []
-        f_args: list[np.ndarray | None] = []
-        q_args: list[np.ndarray | None] = []
-        for j, t in enumerate(node.inputs):
-            if t is None or t.is_const:
-                const = None if t is None else t.data
-                f_args.append(const)
-                q_args.append(c[j] if j < len(c) and c[j] is not None else const)
-            else:
-                p = grids.read(node.name, j)
-                f_args.append(f_env[t.name])
-                q_args.append(q_env[t.name] if p is None else on_grid(q_env[t.name], p))
-        if node.name in roundable and node.name in grids.integer:
-            # Shared weights are rounded once for all their readers, after the run (``_share``): nearest here.
-            got = _round_layer(tf, node, written[node.name], f_args[0], q_args[0], node.name not in shared)
-            if got is not None:
-                out[node.name], codes, p = got
-            if got is not None and got[1] is not None:
-                deq = dequantize_array(got[1].astype(np.int64), np.asarray(p.scale), np.asarray(p.zero_point), p.axis)
-                mean = opts.activation_means.get(acts[0].name)
-                if len(q_args) > 2 and q_args[2] is not None and mean is not None and (
-                        p.axis is None or opts.per_channel_bias_correction) and c[1] is not None:
-                    moved = mean_shift(node, deq - c[1], mean)
-                    if moved is not None and moved.shape == np.shape(q_args[2]):
-                        q_args[2] = q_args[2] - moved
-                q_args[1] = deq.astype(np.float32)
-        f_out = evaluate(node, f_args)
-        same = all(a is b for a, b in zip(f_args, q_args, strict=True))
-        q_out = f_out if same else evaluate(node, q_args)
-        for t, fy, qy in zip(node.outputs, f_out, q_out, strict=True):
-            if t.name in last:
-                f_env[t.name], q_env[t.name] = fy, qy
-        for t in acts:
-            if last.get(t.name) == i:
-                f_env.pop(t.name, None)
-                q_env.pop(t.name, None)
+
+    def round_layer(node: Node, args: list[np.ndarray | None]) -> list[np.ndarray | None]:
+        if node.name not in rounded:
+            return args
+        # Shared weights are rounded once for all their readers, after the run (``_share``): nearest here.
+        got = _round_layer(tf, node, written[node.name], floats.pop(node.name), args[0], node.name not in shared)
+        if got is None:
+            return args
+        out[node.name], codes, p = got
+        if codes is None:
+            return args
+        args = list(args)
+        deq = dequantize_array(codes.astype(np.int64), np.asarray(p.scale), np.asarray(p.zero_point), p.axis)
+        nearest = consts[node.name][1]
+        x = next(t for t in node.inputs if t is not None and not t.is_const)
+        mean = opts.activation_means.get(x.name)
+        if len(args) > 2 and args[2] is not None and mean is not None and (
+                p.axis is None or opts.per_channel_bias_correction) and nearest is not None:
+            moved = mean_shift(node, deq - nearest, mean)
+            if moved is not None and moved.shape == np.shape(args[2]):
+                args[2] = args[2] - moved
+        args[1] = deq.astype(np.float32)
+        return args
+
+    resimulate(graph, samples, grids, consts, hook=round_layer, drop=True)
     return _share(graph, out)
 
 

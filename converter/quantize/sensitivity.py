@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ from .quantizer import QuantizeOptions
 
 FLOAT = LayerPrecision(Precision.FLOAT, reason="kept float to measure its effect")
 Constants = Mapping[str, Sequence[np.ndarray | None]]
+Hook = Callable[[Node, list[np.ndarray | None]], list[np.ndarray | None]]
 
 
 CHUNK = 1 << 17  # values ``on_grid`` rounds at a time (two float64 buffers of this size stay in cache)
@@ -169,17 +170,33 @@ def simulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constants
     return {**env, **outs} if keep else outs
 
 
+def last_readers(graph: Graph) -> dict[str, int]:
+    """Each activation some node reads: the position in ``graph.nodes`` of the last node reading it."""
+    last: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for t in node.inputs:
+            if t is not None and not t.is_const:
+                last[t.name] = i
+    return last
+
+
 def resimulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constants: Constants,
-               until: Collection[str] | None = None, previous: Simulated | None = None) -> Simulated:
+               until: Collection[str] | None = None, previous: Simulated | None = None,
+               hook: Hook | None = None, drop: bool = False) -> Simulated:
     """``simulate``'s activations (graph outputs as computed, not yet on their output grids), with ``until``
     (tensor names) only those the named tensors depend on. ``previous``: an earlier run on the same ``inputs``; a
     node whose grids and integer constants are that run's, and whose inputs it computed the same, takes that
-    run's values instead of running again (the same values: a node's result depends on nothing else)."""
+    run's values instead of running again (the same values: a node's result depends on nothing else).
+    ``hook(node, args)``: called as each node is reached, with the arguments it is about to run on (activations
+    read on their grids, integer constants), returns those it runs on instead (adaptive rounding rounds a layer
+    there and runs it with its codes; such a run is no ``previous`` for another). ``drop``: keep each activation
+    only until its last reader ran (the returned ``env`` then holds none of them: for a hook that gathers)."""
     needed = None if until is None else ancestors(graph, until)
+    last = last_readers(graph) if drop else None
     env = {t.name: np.asarray(x).reshape((len(x), *t.shape)) for t, x in zip(graph.inputs, inputs, strict=True)}
     basis: dict[str, tuple[list[QuantParams | None], Sequence[np.ndarray | None] | None]] = {}
     fresh: set[str] = set()  # activations that differ from ``previous``'s (or that it did not compute)
-    for node in graph.nodes:
+    for position, node in enumerate(graph.nodes):
         if needed is not None and node.name not in needed:
             continue
         if not node.stateful and not any(t is not None and not t.is_const for t in node.inputs):
@@ -204,9 +221,16 @@ def resimulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constan
             else:
                 p = reads[i]
                 args.append(env[t.name] if p is None else on_grid(env[t.name], p))
+        if hook is not None:
+            args = hook(node, args)
         for t, y in zip(node.outputs, evaluate(node, args, len(inputs[0]) if inputs else 1), strict=True):
-            env[t.name] = y
-            fresh.add(t.name)
+            if last is None or t.name in last:
+                env[t.name] = y
+                fresh.add(t.name)
+        if last is not None:
+            for t in node.inputs:
+                if t is not None and not t.is_const and last.get(t.name) == position:
+                    env.pop(t.name, None)
     return Simulated(env, basis)
 
 
