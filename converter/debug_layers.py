@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .ir import Graph, Tensor
-from .litert_worker import LiteRTWorker, run_litert
+from .litert_worker import LiteRTWorker, run_litert_keeping
 from .config import CalibrationMethod
 from .quantize.calibrate import calibrate
 from .quantize.dataset import Dataset
@@ -216,7 +216,7 @@ def analyse(float_graph: Graph, opts: QuantizeOptions, quantized: Graph, tflite:
     reference = [values[t.name] for t in float_graph.outputs]
     grids = resolve_grids(float_graph, opts)
     integer = [n for n in float_graph.nodes if n.name in grids.integer]
-    outs, kept = run_litert(tflite, inputs, keep=[n.outputs[0].name for n in integer if n.outputs])
+    outs, kept = run_litert_keeping(tflite, inputs, [n.outputs[0].name for n in integer if n.outputs])
     base = sqnr_db(reference, outs)
     constants = dequantized_constants(quantized)
     local = local_sqnr(float_graph, values, grids, constants)

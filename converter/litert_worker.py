@@ -23,12 +23,17 @@ class LiteRTUnavailableError(QConvertError):
     """Measuring models needs LiteRT (pip install ai-edge-litert)."""
 
 
-def run_litert(model: bytes, inputs: Sequence[np.ndarray],
-               keep: Sequence[str] = ()) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+def run_litert(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Run ``model`` in LiteRT (builtin kernels) on each sample of ``inputs`` (one float array per model input,
-    first axis = samples): the outputs as reals (integer inputs quantized, integer outputs dequantized), and the
-    real values of the intermediate tensors named in ``keep`` (--debug_layers; the interpreter then preserves every
-    tensor). In this process: ``LiteRTWorker`` runs it in a worker where a kernel may abort."""
+    first axis = samples): the outputs as reals (integer inputs quantized, integer outputs dequantized). In this
+    process: ``LiteRTWorker`` runs it in a worker where a kernel may abort."""
+    return run_litert_keeping(model, inputs, ())[0]
+
+
+def run_litert_keeping(model: bytes, inputs: Sequence[np.ndarray],
+                       keep: Sequence[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """``run_litert``'s outputs, and the real values of the intermediate tensors named in ``keep``
+    (--debug_layers; the interpreter then preserves every tensor)."""
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: PLC0415
     except ImportError:
@@ -74,7 +79,7 @@ def _serve(read_fd: int, write_fd: int) -> None:
             if model is None:
                 return
             try:
-                tx.send(("ok", run_litert(model, inputs)[0]))
+                tx.send(("ok", run_litert(model, inputs)))
             except Exception as e:  # noqa: BLE001 - a kernel's refusal, reported back as data
                 tx.send(("error", f"{type(e).__name__}: {e}"))
 
