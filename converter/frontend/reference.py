@@ -114,14 +114,16 @@ class ReferenceExecutor:
     The IR's static shapes have batch 1; the function is traced with a free batch dimension on the inputs, so one
     call runs a whole batch. Graphs with an op whose target fixes the batch run per sample (``batched=False``).
     Constants are created once as eager tensors and captured (not copied into the traced graph). With
-    ``summarize(tensor, value)``, each fetched tensor is reduced inside the graph (e.g. to min/max) so that big activations never
-    leave TensorFlow; ``run_batch`` then returns the flat list of summaries.
+    ``summarize(tensor, value)`` (or one such function per fetched tensor), each fetched tensor is reduced inside
+    the graph (e.g. to min/max) so that big activations never leave TensorFlow; ``run_batch`` then returns the flat
+    list of summaries.
 
     Batched, every activation has a batch axis: axis 0 for most ops, elsewhere after a transpose, unpack or pack
     (a time-major recurrent network, ``batch_axes``); fetched values come back with the samples on axis 0."""
 
     def __init__(self, graph: Graph, fetch: Sequence[Tensor] | None = None, batched: bool = True,
-                 summarize: Callable[[Tensor, Any], list[Any]] | None = None,
+                 summarize: Callable[[Tensor, Any], list[Any]] | Sequence[Callable[[Tensor, Any], list[Any]]]
+                 | None = None,
                  probes: Mapping[int, Sequence[Tensor]] | None = None) -> None:
         self.graph = graph
         self.fetch = list(fetch) if fetch is not None else list(graph.outputs)
@@ -157,7 +159,8 @@ class ReferenceExecutor:
             values = [self.batch_first(t, env[id(t)]) for t in fetch]
             if summarize is None:
                 return values
-            return [s for t, v in zip(fetch, values, strict=True) for s in summarize(t, v)]
+            each = summarize if isinstance(summarize, Sequence) else [summarize] * len(fetch)
+            return [s for f, t, v in zip(each, fetch, values, strict=True) for s in f(t, v)]
 
         sig = [tf.TensorSpec([None, *t.shape[1:]] if self.batched and t.shape else t.shape, tf.as_dtype(t.dtype))
                for t in graph.inputs]

@@ -7,7 +7,8 @@ times the batch), so that big inputs do not multiply TensorFlow's working memory
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+import functools
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,39 @@ class CalibrationStats:
     # The ranges other methods would choose from the same samples (``propose``), by method, then tensor name
     # (each computed when first read: ``Proposals``).
     proposals: dict[CalibrationMethod, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rider:
+    """Values taken in calibration's TensorFlow run besides its own, so that one run over the samples serves
+    several uses (--optimize=accuracy: adaptive rounding's layer inputs, the float reference outputs): each tensor
+    of ``fetch`` reduced by ``summarize`` inside the graph into ``width(tensor)`` values; each batch's values go to
+    ``take(values, samples in the batch)``, batch by batch in order."""
+
+    fetch: Sequence[Tensor]
+    summarize: Callable[[Tensor, Any], list[Any]]
+    width: Callable[[Tensor], int]
+    take: Callable[[list[np.ndarray], int], None]
+
+
+def output_rider(graph: Graph, samples: int) -> tuple[Rider, Callable[[], list[np.ndarray]]]:
+    """A rider taking the graph's outputs on the first ``samples`` samples, and the function that returns them
+    (float64, one array per output, first axis = samples: what ``ReferenceExecutor(graph)`` computes, here in
+    calibration's batches)."""
+    batches: list[list[np.ndarray]] = []
+    seen = [0]
+
+    def take(values: list[np.ndarray], n: int) -> None:
+        if seen[0] < samples:  # (later batches are not kept)
+            batches.append(values)
+            seen[0] += n
+
+    @functools.cache
+    def outputs() -> list[np.ndarray]:
+        return [(np.concatenate([b[k] for b in batches], axis=0) if batches[0][k].ndim else
+                 np.stack([b[k] for b in batches]))[:samples].astype(np.float64) for k in range(len(graph.outputs))]
+
+    return Rider(list(graph.outputs), lambda t, x: [x], lambda t: 1, take), outputs
 
 
 class Proposals(Mapping[str, tuple[float, float]]):
@@ -106,12 +140,12 @@ def _summarizer(with_sample: bool, means_for: Collection[str]) -> Callable[[Tens
 def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
               progress: ProgressFn | None = None, means_for: Collection[str] = (),
               on_batch: Callable[[list[np.ndarray]], None] | None = None,
-              propose: Collection[CalibrationMethod] = ()) -> CalibrationStats:
+              propose: Collection[CalibrationMethod] = (), riders: Sequence[Rider] = ()) -> CalibrationStats:
     """Give every float activation without a fake-quant range a calibrated range (``QuantRange``); for the
     tensors named in ``means_for``, also the per-channel (last axis) mean; for each method in ``propose``
     (sampling methods), the range it would choose (``Proposals``; the observers then keep their samples even when
     ``method`` needs none). ``on_batch`` sees each batch of inputs (statistics of the data itself, e.g. how much of
-    it the input quantization covers)."""
+    it the input quantization covers). ``riders`` take their values in the same run (``Rider``)."""
     from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
     from ..frontend.registry import INTERNALS  # noqa: PLC0415
 
@@ -124,7 +158,9 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
     targets += [t for _, _, t in internal]
     sampled = needs_sample(method) or any(needs_sample(m) for m in propose)
     k = 5 if sampled else 4
-    executor = ReferenceExecutor(graph, fetch=targets, summarize=_summarizer(sampled, set(means_for)),
+    own = _summarizer(sampled, set(means_for))
+    executor = ReferenceExecutor(graph, fetch=[*targets, *(t for r in riders for t in r.fetch)],
+                                 summarize=[own] * len(targets) + [r.summarize for r in riders for _ in r.fetch],
                                  probes=probes)
     observers = [make_observer(method, keep_sample=sampled) for _ in targets]
     sums: list[np.ndarray | None] = [None] * len(targets)
@@ -149,6 +185,11 @@ def calibrate(graph: Graph, data: Dataset, method: CalibrationMethod,
             if chan.size:
                 sums[i] = chan if sums[i] is None else sums[i] + chan
                 rows[i] += int(size) // chan.size
+        at = k * len(targets)
+        for r in riders:
+            width = sum(r.width(t) for t in r.fetch)
+            r.take(flat[at:at + width], len(inputs[0]))
+            at += width
         if progress is not None:
             progress(min(start + batch, n), n)
     means: dict[str, np.ndarray] = {}

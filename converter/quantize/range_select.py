@@ -38,13 +38,14 @@ import numpy as np
 from ..config import CalibrationMethod
 from ..ir import Graph, QuantRange, RangeSource
 from ..litert_worker import LiteRTWorker
-from .calibrate import CalibrationStats, calibrate
+from .calibrate import CalibrationStats, calibrate, output_rider
 from .dataset import Dataset
 from . import rounding
 from .bias_correction import empirical_shifts
 from .grids import resolve_grids
 from .params import activation_params
 from .quantizer import QuantizeOptions, quantize_graph
+from .rounding_inputs import gram_rider
 from .sensitivity import (dequantized_constants, evaluate, on_grid, samples_within_budget, simulate, sqnr_db,
                           with_precision)
 
@@ -208,9 +209,9 @@ class AccuracyChoice:
 
 
 def _measure(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
-             reference: Sequence[np.ndarray]) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+             reference: Callable[[], Sequence[np.ndarray]]) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
     """``graph`` (calibrated) quantized with ``opts``, written and submitted to LiteRT (``worker``, on its
-    inputs); returns the wait for each sample's output signal and noise energy against ``reference`` (noise inf
+    inputs); returns the wait for each sample's output signal and noise energy against ``reference()`` (noise inf
     where LiteRT refuses the model: it loses). The next model is built while LiteRT runs this one."""
     from ..backend.writer import write_tflite  # noqa: PLC0415 (as quantize.mixed)
 
@@ -222,11 +223,11 @@ def _measure(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
         return np.sum([np.sum((a * a).reshape(len(a), -1), axis=1) for a in arrays], axis=0)
 
     def energies() -> tuple[np.ndarray, np.ndarray]:
-        got = pending.result()
-        signal = per_sample(reference)
+        got, expected = pending.result(), reference()
+        signal = per_sample(expected)
         if isinstance(got, str):
             return signal, np.full_like(signal, np.inf)
-        return signal, per_sample([r - o.reshape(r.shape) for r, o in zip(reference, got, strict=True)])
+        return signal, per_sample([r - o.reshape(r.shape) for r, o in zip(expected, got, strict=True)])
 
     return energies
 
@@ -265,8 +266,6 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
     one half's min/max clip the other half's extremes (the trained dwsep CNN's logits), a noise floor that hid every
     difference (19.9 dB on the held-back half, 35.3 dB held out). The winner is then built from all samples'
     statistics."""
-    from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
-
     half = data.num_samples // 2
     names = {t.name for t in graph.tensors() if t.name in full.minmax}
     choice, measured = RangeChoice(0, 0, float("nan"), float("nan")), {(False, ""): float("nan")}
@@ -277,18 +276,21 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
         energy: dict[tuple[bool, str], list[tuple[np.ndarray, np.ndarray]]] = {}
         pending: list[tuple[tuple[bool, str], Callable[[], tuple[np.ndarray, np.ndarray]]]] = []
         inputs: dict[int, Mapping[str, rounding.LayerInputs]] = {}
+        outputs: dict[int, Callable[[], list[np.ndarray]]] = {}  # each half's float outputs: the other's reference
         with ExitStack() as workers:  # each fold's worker runs on while the next fold is calibrated
-            for fold in (0, 1):
+            for fold in (0, 1):  # one TensorFlow run over each half: calibration, the outputs, X^T X (riders)
+                output, outputs[fold] = output_rider(graph, min(split[fold].num_samples, SAMPLES))
+                grams = gram_rider(graph, split[fold])
                 fit = calibrate(graph, split[fold], CalibrationMethod.MINMAX, means_for=means_for,
-                                propose=PROPOSERS)
+                                propose=PROPOSERS, riders=[output, *([grams[0]] if grams else [])])
                 judge = split[1 - fold].head(SAMPLES)
                 if fold == 0:  # the per-tensor picks, simulated once
                     choice = select_ranges(graph, opts, judge, fit.minmax,
                                            {m.value: fit.proposals[m] for m in PROPOSERS})
                 chosen = {name: fit.proposals[CalibrationMethod(m)][name] for name, m in choice.picks.items()}
-                reference = [np.asarray(r, np.float64) for r in ReferenceExecutor(graph)(judge)]
+                reference = lambda half=1 - fold: outputs[half]()  # noqa: E731 (read once both halves ran)
                 fit_opts = replace(opts, activation_means=fit.channel_means)
-                inputs[fold] = rounding.collect(graph, split[fold])
+                inputs[fold] = grams[1]() if grams else rounding.collect(graph, split[fold])
                 worker = workers.enter_context(LiteRTWorker(judge))
                 for clip in ((False, True) if chosen else (False,)):
                     _set(graph, {**full.minmax, **(chosen if clip else {})})

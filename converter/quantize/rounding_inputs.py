@@ -6,13 +6,14 @@ rounded as it is reached (``collect`` with QuantizeOptions, ``_collect_quantized
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..ir import Graph, Node, QuantParams, Tensor
 from ..ir.attrs import Padding
+from .calibrate import Rider, batch_size
 from .dataset import Dataset
 from .qmath import INT4, INT8, UINT8
 from .rounding import LayerInputs, layers, round_weights
@@ -92,6 +93,46 @@ def _rows(node: Node, x_shape: Sequence[int], samples: int) -> int:
     return samples * len(range(0, ho, m)) * len(range(0, wo, m))
 
 
+class _Grams:
+    """``collect``'s sums on the float graph: the tensors to fetch (each roundable layer's input), their reduction
+    inside the graph (``summarize``: one X^T X per layer reading the tensor), and the running sums of the batches
+    taken (``take``: one batch's sum in float32 (<= BATCH x POSITIONS rows), the total in float64)."""
+
+    def __init__(self, graph: Graph) -> None:
+        from ..tf_runtime import tensorflow  # noqa: PLC0415
+
+        self.tf, self.graph, self.seen = tensorflow(), graph, 0
+        self.readers: dict[str, list[Node]] = {}
+        self.fetch: list[Tensor] = []
+        for n in layers(graph):
+            x = n.inputs[0]
+            assert x is not None
+            if x.name not in self.readers:
+                self.fetch.append(x)
+            self.readers.setdefault(x.name, []).append(n)
+        self.order = [n for t in self.fetch for n in self.readers[t.name]]
+        self.sums: list[np.ndarray | None] = [None] * len(self.order)
+
+    def summarize(self, t: Tensor, x: Any) -> list[Any]:  # noqa: ANN401
+        return [_gram(self.tf, n, x) for n in self.readers[t.name]]
+
+    def width(self, t: Tensor) -> int:
+        return len(self.readers[t.name])
+
+    def take(self, flat: list[np.ndarray], samples: int) -> None:
+        for i, g in enumerate(flat):
+            g = g.astype(np.float64)
+            self.sums[i] = g if self.sums[i] is None else self.sums[i] + g
+        self.seen += samples
+
+    def result(self) -> dict[str, LayerInputs]:
+        out: dict[str, LayerInputs] = {}
+        for n, g in zip(self.order, self.sums, strict=True):
+            if g is not None:
+                out[n.name] = LayerInputs(g, _rows(n, n.inputs[0].shape, self.seen))  # type: ignore[union-attr]
+        return _share(self.graph, out)
+
+
 def collect(graph: Graph, data: Dataset, max_samples: int | None = None,
             opts: Any = None) -> dict[str, LayerInputs]:  # noqa: ANN401
     """X^T X of every adaptively rounded layer's input on the first ``max_samples`` samples of ``data``, by node
@@ -101,46 +142,42 @@ def collect(graph: Graph, data: Dataset, max_samples: int | None = None,
         return _collect_quantized(graph, data, opts, QUANTIZED_SAMPLES if max_samples is None else max_samples)
     max_samples = MAX_SAMPLES if max_samples is None else max_samples
     from ..frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
-    from ..tf_runtime import tensorflow  # noqa: PLC0415
 
-    nodes = layers(graph)
-    if not nodes:
+    if not layers(graph):
         return {}
-    tf = tensorflow()
-    readers: dict[str, list[Node]] = {}
-    fetch: list[Tensor] = []
-    for n in nodes:
-        x = n.inputs[0]
-        assert x is not None
-        if x.name not in readers:
-            fetch.append(x)
-        readers.setdefault(x.name, []).append(n)
-
-    def summarize(t: Tensor, x: Any) -> list[Any]:  # noqa: ANN401
-        return [_gram(tf, n, x) for n in readers[t.name]]
-
-    executor = ReferenceExecutor(graph, fetch=fetch, summarize=summarize)
-    order = [n for t in fetch for n in readers[t.name]]
-    sums: list[np.ndarray | None] = [None] * len(order)
+    grams = _Grams(graph)
+    executor = ReferenceExecutor(graph, fetch=grams.fetch, summarize=grams.summarize)
     total = min(data.num_samples, max_samples)
     batch = BATCH if executor.batched else 1
-    seen = 0
     for inputs in data.batches(batch):
-        if seen >= total:
+        if grams.seen >= total:
             break
-        take = min(len(inputs[0]), total - seen)
+        take = min(len(inputs[0]), total - grams.seen)
         inputs = [a[:take] for a in inputs]
         for start in range(0, take, batch):
-            flat = executor.run_batch(executor.samples(inputs, start, min(start + batch, take)))
-            for i, g in enumerate(flat):  # one batch's sum in float32 (<= BATCH x POSITIONS rows), the total in float64
-                g = g.astype(np.float64)
-                sums[i] = g if sums[i] is None else sums[i] + g
-        seen += take
-    out: dict[str, LayerInputs] = {}
-    for n, g in zip(order, sums, strict=True):
-        if g is not None:
-            out[n.name] = LayerInputs(g, _rows(n, n.inputs[0].shape, seen))  # type: ignore[union-attr]
-    return _share(graph, out)
+            stop = min(start + batch, take)
+            grams.take(executor.run_batch(executor.samples(inputs, start, stop)), stop - start)
+    return grams.result()
+
+
+def gram_rider(graph: Graph, data: Dataset) -> tuple[Rider, Callable[[], dict[str, LayerInputs]]] | None:
+    """``collect(graph, data)`` taken in calibration's run over ``data`` (``calibrate``'s riders) instead of a run
+    of its own, and the function that returns it: where calibration runs in ``collect``'s batches (the same
+    batches give the same sums), else None. Batches past ``collect``'s samples are not taken."""
+    from ..frontend.reference import batch_axes  # noqa: PLC0415 (TensorFlow)
+
+    batched = batch_axes(graph) is not None
+    batch = BATCH if batched else 1
+    total = min(data.num_samples, MAX_SAMPLES)
+    if not layers(graph) or (batched and batch_size(graph) != BATCH) or (total < data.num_samples and total % batch):
+        return None
+    grams = _Grams(graph)
+
+    def take(flat: list[np.ndarray], samples: int) -> None:
+        if grams.seen < total:
+            grams.take(flat, samples)
+
+    return Rider(grams.fetch, grams.summarize, grams.width, take), grams.result
 
 
 def _sharers(graph: Graph) -> dict[str, list[str]]:

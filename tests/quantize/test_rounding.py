@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -251,3 +252,39 @@ def test_shared_weights_are_rounded_once(quantized: bool) -> None:
     quantize_graph(copy, replace(opts, layer_inputs=got))
     weights = {id(n.inputs[1]) for n in copy.nodes if n.op == "fully_connected"}
     assert len(weights) == 1
+
+
+def test_riders_in_calibrations_run_give_what_their_own_runs_give(tf: Any) -> None:  # noqa: ANN401
+    """--optimize=accuracy takes adaptive rounding's X^T X and the float outputs in calibration's TensorFlow run
+    over each half (calibrate's riders) instead of runs of their own. On 100 samples (calibration's batches of 16;
+    X^T X on the first 64 of them, four whole batches): the sums equal ``collect``'s own run bit for bit (the same
+    batches), the outputs (first 70 samples) equal ReferenceExecutor's run on the same batches bit for bit, and
+    calibration's own statistics are those it computes without riders."""
+    from converter.config import CalibrationMethod
+    from converter.quantize.calibrate import calibrate, output_rider
+
+    rng = np.random.default_rng(1)
+    g = _model(rng).graph
+    x = rng.normal(size=(100, 9, 9, 3)).astype(np.float32)
+    data = Dataset.in_memory([x], "test")
+    means_for = [n.inputs[0].name for n in rounding.layers(g)]
+    alone = calibrate(g, data, CalibrationMethod.MINMAX, means_for=means_for)
+    expected = rounding.collect(g, data)
+    output, outputs = output_rider(g, 70)
+    grams = rounding_inputs.gram_rider(g, data)
+    assert grams is not None
+    ridden = calibrate(g, data, CalibrationMethod.MINMAX, means_for=means_for, riders=[output, grams[0]])
+    assert ridden.minmax == alone.minmax
+    assert ridden.channel_means.keys() == alone.channel_means.keys()
+    for name, mean in alone.channel_means.items():
+        np.testing.assert_array_equal(ridden.channel_means[name], mean)
+    got = grams[1]()
+    assert got.keys() == expected.keys() and len(got) == 3
+    for name, want in expected.items():
+        np.testing.assert_array_equal(got[name].gram, want.gram)
+        assert got[name].rows == want.rows
+    reference = ReferenceExecutor(g)
+    batches = [reference([x[s:s + 16]]) for s in range(0, 70, 16)]
+    for k, out in enumerate(outputs()):
+        assert out.dtype == np.float64
+        np.testing.assert_array_equal(out, np.concatenate([b[k] for b in batches])[:70])
