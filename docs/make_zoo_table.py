@@ -50,7 +50,7 @@ def render(rows: dict[str, dict]) -> str:
         "against the Keras float model on 16 held-out inputs, with the same 16 calibration samples for both converters.",
         "Random-weight deep networks amplify quantization noise, so absolute SQNRs are low; the comparison with",
         "TensorFlow's converter on the same model is what counts (pass: INT8 SQNR >= TensorFlow's - 1 dB, FLOAT",
-        "within 1e-4 of the output's magnitude).",
+        "within 1e-4 of the output's magnitude). The per-layer ranking check on each row (issue 13): docs/ranking.md.",
         "",
         "| model | TFLite ops (after qconvert's passes) | modes | float bytes | INT8 bytes (TF) | INT8 SQNR dB: qconvert / TF "
         "| uint8 SQNR dB | result |",

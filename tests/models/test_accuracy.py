@@ -19,7 +19,7 @@ from tests.support.trained import NAMES, Task, trained
 DEFAULT = ("digits",)
 MODELS = [pytest.param(n, marks=() if n in DEFAULT else pytest.mark.slow) for n in NAMES]
 CALIBRATION = 200  # samples calibrated on (the calibration split)
-DEBUG_SAMPLES = 64  # of those, what --debug_layers measures on
+DEBUG_SAMPLES = 64  # of those, what --debug_layers simulates its estimates on (it measures on all)
 
 
 @dataclass
@@ -87,9 +87,9 @@ def test_keeping_the_top_ranked_layer_float_raises_held_out_sqnr(name: str, case
     r = keep_top_layer_float(lambda **kw: case.config(tmp_path, **kw), case.x, case.expected, litert, sqnr,
                              debug_samples=DEBUG_SAMPLES)
     top = r.top
-    print(f"{name}: top layer {top.name} ({len(top.ops)} ops, effect {top.effect.db:+.2f} dB measured on "
-          f"{DEBUG_SAMPLES} held-back calibration samples); held-out SQNR {r.sqnr_before:.2f} -> {r.sqnr_after:.2f} dB "
-          "with it float")
+    print(f"{name}: top layer {top.name} ({len(top.ops)} ops, effect {top.effect.db:+.2f} dB measured on the "
+          f"{CALIBRATION // 2 * 2} held-back calibration samples of the folds); held-out SQNR {r.sqnr_before:.2f} -> "
+          f"{r.sqnr_after:.2f} dB with it float")
     assert r.kept == set(top.ops)
     assert top.effect.measured_db is not None and top.effect.measured_db > 0
     assert r.sqnr_after > r.sqnr_before
