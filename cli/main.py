@@ -141,8 +141,9 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
                    "float activations (--post_training_quantize); with --quantize_to_float16, float16 weights. "
                    "accuracy: that INT8 model (same ops, same size) "
                    "with each tensor's range from the calibrator (minmax/percentile/mse/entropy) that gains most on "
-                   "held-back calibration samples, and bias correction or adaptive weight rounding "
-                   "(--weight_rounding) only where it gains there; needs --representative_dataset.")
+                   "held-back calibration samples, bias correction or adaptive weight rounding "
+                   "(--weight_rounding) only where it gains there, then the ranges of the few activations whose "
+                   "rounding costs most narrowed where LiteRT measures a gain; needs --representative_dataset.")
 @click.option("--per_tensor", is_flag=True, help="INT8: per-tensor weights instead of per-channel.")
 @click.option("--equalize", is_flag=True,
               help="Cross-layer equalization for per-tensor weights (QUANTIZED_UINT8, INT8 --per_tensor): rescale "

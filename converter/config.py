@@ -118,7 +118,8 @@ class ConversionConfig:
     # Bias correction for per-channel int8 weights too (per-tensor and uint8 weights always get it).
     bias_correction: bool = False
     # --optimize=accuracy: each tensor's range from the calibrator that gains most on held-back calibration
-    # samples, and per-channel bias correction where it gains there (range_select.choose_best).
+    # samples, bias correction or adaptive rounding where it gains there (range_select.choose_best), then ranges
+    # narrowed where LiteRT gains (range_refine).
     optimize_accuracy: bool = False
     weight_rounding: WeightRounding = WeightRounding.NEAREST
     allow_float_fallback: bool = True

@@ -29,6 +29,7 @@ The readers' grids and the integer region come from the quantizer's own decision
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+import functools
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,7 +41,8 @@ from ..ir import Graph, QuantRange, RangeSource
 from ..litert_worker import LiteRTWorker
 from .calibrate import CalibrationStats, calibrate, output_rider
 from .dataset import Dataset
-from . import rounding
+from . import range_refine, rounding
+from .range_refine import set_ranges as _set
 from .bias_correction import empirical_shifts
 from .grids import resolve_grids
 from .params import activation_params
@@ -61,13 +63,6 @@ class RangeChoice:
     chosen_db: float  # ... with the chosen ranges
     names: frozenset[str] = frozenset()  # the tensors that keep their proposal
     picks: Mapping[str, str] = field(default_factory=dict)  # with candidates: each kept tensor's candidate label
-
-
-def _set(graph: Graph, ranges: Mapping[str, tuple[float, float]]) -> None:
-    for t in graph.tensors():
-        if t.name in ranges:
-            lo, hi = ranges[t.name]
-            t.qrange = QuantRange.per_tensor(lo, hi, RangeSource.CALIBRATION)
 
 
 def select_ranges(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray],
@@ -198,6 +193,17 @@ BIAS_MODES = ("", "bias corr.", "empirical bias corr.", "adaptive rounding", "ad
 
 
 @dataclass(frozen=True)
+class Narrowing:
+    """The activation ranges narrowed after the choice (``range_refine``): each tensor's factor, and every unit
+    measured."""
+
+    factors: Mapping[str, float] = field(default_factory=dict)
+    measured: Sequence[range_refine.Narrowed] = ()
+    gain_db: float = 0.0  # of the units kept, together, over the configuration chosen before
+    standard_error_db: float = 0.0
+
+
+@dataclass(frozen=True)
 class AccuracyChoice:
     ranges: RangeChoice  # the simulated per-tensor choice (its picks are used if ``clipped``)
     measured_db: Mapping[tuple[bool, str], float]  # LiteRT SQNR on the held-back halves by (clipped, BIAS_MODES)
@@ -206,6 +212,7 @@ class AccuracyChoice:
     bias_shifts: Mapping[str, np.ndarray] = field(default_factory=dict)  # empirical_shifts, if they won
     layer_inputs: Mapping[str, Any] = field(default_factory=dict)  # adaptive weight rounding's, if it won
     standard_error_db: Mapping[tuple[bool, str], float] = field(default_factory=dict)  # of each gain over plain
+    narrowing: Narrowing = Narrowing()  # ranges narrowed inside min/max where LiteRT gains (range_refine)
 
 
 def _measure(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
@@ -230,6 +237,22 @@ def _measure(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
         return signal, per_sample([r - o.reshape(r.shape) for r, o in zip(expected, got, strict=True)])
 
     return energies
+
+
+def _narrow(graph: Graph, folds: Sequence[range_refine.FoldModel], judge: Sequence[np.ndarray],
+            noise: np.ndarray, plain: np.ndarray) -> Narrowing:
+    """``range_refine`` on the configuration chosen (``folds``: how each fold builds and judges it; ``noise``: its
+    per-sample noise there): the units ranked on the first fold's held-back samples (``judge``) and measured."""
+    first = folds[0]
+    _set(graph, first.ranges)
+    outputs = {t.name for t in graph.outputs}
+    names = [t.name for t in graph.tensors() if t.name in first.ranges and t.name not in outputs]
+    candidates = range_refine.units(graph, names)
+    # ranked without the empirical bias shifts: they offset the mean error of the rounding a unit is freed of
+    ranked = range_refine.rank(graph, replace(first.opts, bias_shifts={}), judge, candidates)
+    factors, measured, total = range_refine.refine(graph, folds, noise, plain, ranked, candidates, significant,
+                                                    gain_db)
+    return Narrowing(factors, measured, *total)
 
 
 def gain_db(plain: np.ndarray, other: np.ndarray) -> tuple[float, float]:
@@ -264,12 +287,14 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
     more than ``MEASURED_MARGIN_DB`` and one standard error of the gain (``significant``), else the configuration
     measured best among those that do. Tensors not clipped take all samples' min/max there, as in the final model:
     one half's min/max clip the other half's extremes (the trained dwsep CNN's logits), a noise floor that hid every
-    difference (19.9 dB on the held-back half, 35.3 dB held out). The winner is then built from all samples'
-    statistics."""
+    difference (19.9 dB on the held-back half, 35.3 dB held out). On the winner's folds, ``range_refine`` then
+    narrows the ranges of the activations whose rounding costs most where LiteRT measures a gain. The winner is
+    then built from all samples' statistics, its narrowed ranges at their factors of all samples' ranges."""
     half = data.num_samples // 2
     names = {t.name for t in graph.tensors() if t.name in full.minmax}
     choice, measured = RangeChoice(0, 0, float("nan"), float("nan")), {(False, ""): float("nan")}
     clipped, bias = False, ""
+    narrowing = Narrowing()
     gains: dict[tuple[bool, str], tuple[float, float]] = {}
     if half >= 1:
         split = halves(data)
@@ -277,6 +302,8 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
         pending: list[tuple[tuple[bool, str], Callable[[], tuple[np.ndarray, np.ndarray]]]] = []
         inputs: dict[int, Mapping[str, rounding.LayerInputs]] = {}
         outputs: dict[int, Callable[[], list[np.ndarray]]] = {}  # each half's float outputs: the other's reference
+        built: dict[tuple[bool, str], list[range_refine.FoldModel]] = {}  # each configuration's folds
+        judges: list[Sequence[np.ndarray]] = []
         with ExitStack() as workers:  # each fold's worker runs on while the next fold is calibrated
             for fold in (0, 1):  # one TensorFlow run over each half: calibration, the outputs, X^T X (riders)
                 output, outputs[fold] = output_rider(graph, min(split[fold].num_samples, SAMPLES))
@@ -292,33 +319,43 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
                 fit_opts = replace(opts, activation_means=fit.channel_means)
                 inputs[fold] = grams[1]() if grams else rounding.collect(graph, split[fold])
                 worker = workers.enter_context(LiteRTWorker(judge))
+                judges.append(judge)
+                measure = functools.partial(_measure, worker=worker, reference=reference)
                 for clip in ((False, True) if chosen else (False,)):
-                    _set(graph, {**full.minmax, **(chosen if clip else {})})
+                    ranges = {**full.minmax, **(chosen if clip else {})}
+                    _set(graph, ranges)
                     variants = _variants(graph, fit_opts, split[fold].head(SAMPLES), inputs[fold])
                     for mode, variant in variants.items():
-                        pending.append(((clip, mode), _measure(graph, variant, worker, reference)))
+                        built.setdefault((clip, mode), []).append(range_refine.FoldModel(ranges, variant, measure))
+                        pending.append(((clip, mode), measure(graph, variant)))
             for key, energies in pending:  # in submission order: each configuration's folds in order
                 energy.setdefault(key, []).append(energies())
-        # a configuration built in one fold only (no empirical shift there) is not judged
-        per_sample = {k: (np.concatenate([s for s, _ in e]), np.concatenate([n for _, n in e]))
-                      for k, e in energy.items() if len(e) == len(energy[(False, "")])}
-        measured = {k: float(10 * np.log10(s.sum() / max(n.sum(), 1e-30))) for k, (s, n) in per_sample.items()}
-        gains = {k: gain_db(per_sample[(False, "")][1], n) for k, (_, n) in per_sample.items()}
-        plain = (False, "")
-        best = max((k for k in measured if k == plain or significant(*gains[k])),
-                   key=lambda k: (measured[k], k == plain))
-        clipped, bias = best
+            # a configuration built in one fold only (no empirical shift there) is not judged
+            per_sample = {k: (np.concatenate([s for s, _ in e]), np.concatenate([n for _, n in e]))
+                          for k, e in energy.items() if len(e) == len(energy[(False, "")])}
+            measured = {k: float(10 * np.log10(s.sum() / max(n.sum(), 1e-30))) for k, (s, n) in per_sample.items()}
+            gains = {k: gain_db(per_sample[(False, "")][1], n) for k, (_, n) in per_sample.items()}
+            plain = (False, "")
+            best = max((k for k in measured if k == plain or significant(*gains[k])),
+                       key=lambda k: (measured[k], k == plain))
+            clipped, bias = best
+            narrowing = _narrow(graph, built[best], judges[0], per_sample[best][1], per_sample[plain][1])
     for t in graph.tensors():
         if t.name in names:
             pick = choice.picks.get(t.name) if clipped else None
             r = full.proposals[CalibrationMethod(pick)][t.name] if pick else full.minmax[t.name]
             t.qrange = QuantRange.per_tensor(*r, RangeSource.CALIBRATION)
+    for t in graph.tensors():
+        if t.name in narrowing.factors:
+            t.qrange = QuantRange.per_tensor(*(v * narrowing.factors[t.name] for v in (min(t.qrange.min),
+                                                                                       max(t.qrange.max))),
+                                             RangeSource.CALIBRATION)
     final = replace(opts, activation_means=full.channel_means)
     if bias:
         final = _variants(graph, final, data.head(SAMPLES),
                           rounding.collect(graph, data) if "adaptive" in bias else {}, bias)[bias]
     return AccuracyChoice(choice, measured, clipped, final.per_channel_bias_correction, final.bias_shifts,
-                          final.layer_inputs, {k: se for k, (_, se) in gains.items()})
+                          final.layer_inputs, {k: se for k, (_, se) in gains.items()}, narrowing)
 
 
 def _variants(graph: Graph, opts: QuantizeOptions, samples: Sequence[np.ndarray],

@@ -124,11 +124,11 @@ def dequantized_constants(quantized: Graph) -> dict[str, list[np.ndarray | None]
 SIMULATION_BUDGET = 2**30
 
 
-def samples_within_budget(graph: Graph, wanted: int) -> int:
-    """How many of ``wanted`` samples ``simulate`` can run on ``graph`` within ``SIMULATION_BUDGET`` (at least
+def samples_within_budget(graph: Graph, wanted: int, budget: int = SIMULATION_BUDGET) -> int:
+    """How many of ``wanted`` samples ``simulate`` can run on ``graph`` within ``budget`` bytes (at least
     one): MobileNetV2 (224) takes 56 MB a sample (19 samples), the trained test models under 1 MB (all 256)."""
     per_sample = 8 * sum(int(np.prod([max(d, 1) for d in t.shape])) for t in graph.tensors() if not t.is_const)
-    return max(1, min(wanted, SIMULATION_BUDGET // max(per_sample, 1)))
+    return max(1, min(wanted, budget // max(per_sample, 1)))
 
 
 @dataclass(frozen=True)
