@@ -23,7 +23,7 @@ the k exceeds c is at most k (1 - Phi(c)) (a union bound: true however the k mea
 their samples). The bar c_k = Phi^-1(1 - alpha / k) holds it to alpha = 1 - Phi(1) = 0.159, the rate of a
 one-standard-error bar on a single layer: c_k = 1.00, 1.62, 1.75, 2.11, 2.22 for k = 1, 3, 4, 9, 12 (``bar``).
 The standard error shrinks as 1/sqrt(n) with the n samples measured, so the measurement runs on the folds' whole
-held-back halves (up to ``FOLD_SAMPLES``/2 each), not only the ``--debug_samples`` the simulation judges: a LiteRT
+held-back halves (up to ``MEASURED_SAMPLES`` each), not only the ``--debug_samples`` the simulation judges: a LiteRT
 run costs little beside the conversion before it. The effect and standard error reported are those measured, on
 all those samples.
 
@@ -65,6 +65,7 @@ MEASURED = 3  # layers measured in LiteRT, the best estimated ...
 MEASURED_MAX = 12  # ... and if none of them stands out, the next best estimated, one at a time, up to this many in all
 FOLD_SAMPLES = 512  # at most this many representative samples are calibrated on by the two folds (half each)
 OP_EFFECTS = 32  # at most this many ops get an estimate of their own effect (one simulation each)
+MEASURED_SAMPLES = 128  # at most this many held-back samples per fold are run in LiteRT for each layer measured
 FALSE_PASS = 1 - NormalDist().cdf(1.0)  # 0.159: how often a layer that does not gain passes a one-SE bar
 
 
@@ -150,12 +151,12 @@ def held_out_folds(float_graph: Graph, opts: QuantizeOptions, data: Dataset, sam
 
 
 def measured_inputs(data: Dataset) -> list[list[np.ndarray]]:
-    """Each ``held_out_folds`` fold's whole held-back half, in the same order: the samples its LiteRT measurements
-    run on (module docstring)."""
+    """Each ``held_out_folds`` fold's held-back half (its first ``MEASURED_SAMPLES``), in the same order: the
+    samples its LiteRT measurements run on (module docstring)."""
     split = _fold_halves(data)
     if split is None:
         return [data.head(data.num_samples)]
-    return [split[1 - k].head(split[1 - k].num_samples) for k in (0, 1)]
+    return [split[1 - k].head(MEASURED_SAMPLES) for k in (0, 1)]
 
 
 def _fold(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray]) -> Fold:
