@@ -51,8 +51,9 @@ def write(rows: list) -> None:  # type: ignore[type-arg]
         "than one jackknife standard error of that gain in LiteRT on calibration samples it was not computed from",
         "(two folds of the calibration set; `range_select.choose_best`); then the ranges of the (at most 4)",
         "activations whose rounding costs the output most, the same op of every time step counted as one, narrowed",
-        "to 0.9-0.6 of their width where that gains more than its standard error on the same folds in LiteRT, used",
-        "where the result still beats plain INT8 by 0.5 dB and one standard error (`range_refine`).",
+        "to 0.9-0.6 of their width where that gains more than its standard error on the same folds in LiteRT (up to",
+        "the first that does not), used where the result still beats plain INT8 by 0.5 dB and one standard error",
+        "(`range_refine`).",
         "",
         "| model | TensorFlow INT8 | " + " | ".join(METHODS) + " | best - minmax | --optimize=accuracy | "
         "accuracy - TensorFlow |",

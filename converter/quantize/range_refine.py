@@ -19,7 +19,10 @@ measured in LiteRT, within a budget:
      units kept before at theirs, run in LiteRT on the held-back halves of the calibration samples (the two folds
      of ``range_select.choose_best``, each with its configuration's options), noise summed per sample. A unit
      keeps its best factor when the gain over the model so far is above one jackknife standard error of it
-     (``range_select.gain_db``: a real gain, not sampling), and the next unit is judged against that model;
+     (``range_select.gain_db``: a real gain, not sampling), and the next unit is judged against that model; the
+     first unit that does not gain ends the search (the units after it cost less, which bounds what they can
+     gain: on the trained test models no unit after one that did not gain gained, and the CNNs, where the first
+     loses, measure one unit instead of four);
   4. the narrowed ranges are used when together they gain more than their standard error over the configuration
      chosen before and the result beats plain min/max INT8 as any configuration must
      (``range_select.significant``: by 0.5 dB and one standard error).
@@ -152,7 +155,8 @@ def refine(graph: Graph, folds: Sequence[FoldModel], chosen: np.ndarray, plain: 
            ) -> tuple[dict[str, float], list[Narrowed], tuple[float, float]]:
     """Steps 3 and 4 of the module docstring: ``folds`` build and judge the configuration chosen (its per-sample
     noise on their held-back samples, concatenated: ``chosen``; plain min/max INT8's: ``plain``) with the first
-    ``UNITS_MEASURED`` movable units of ``ranked`` (``candidates``: their tensors) narrowed. Returns the factor of
+    ``UNITS_MEASURED`` movable units of ``ranked`` (``candidates``: their tensors) narrowed, up to the first that
+    does not gain. Returns the factor of
     each tensor narrowed (none unless step 4 passes), every unit measured, and the kept units' gain and standard
     error together. ``significant`` and ``gain_db``: range_select's."""
     factor: dict[str, float] = {}
@@ -176,9 +180,10 @@ def refine(graph: Graph, folds: Sequence[FoldModel], chosen: np.ndarray, plain: 
         best = max(gains, key=lambda f: gains[f][0])
         kept = gains[best][0] > max(gains[best][1], 0.0)
         measured.append(Narrowed(unit, tuple(tensors), cost, best, *gains[best], kept))
-        if kept:
-            factor.update(dict.fromkeys(tensors, best))
-            current = noise[best]
+        if not kept:  # the units after it cost less (a bound on what they can gain): the budget stops here
+            break
+        factor.update(dict.fromkeys(tensors, best))
+        current = noise[best]
     total = gain_db(chosen, current) if factor else (0.0, 0.0)
     used = total[0] > total[1] and significant(*gain_db(plain, current))
     return (factor if used else {}), measured, total
