@@ -172,7 +172,7 @@ def refine(graph: Graph, folds: Sequence[FoldModel], chosen: np.ndarray, plain: 
         for f in FACTORS:
             waits = []
             for fold in folds:
-                set_ranges(graph, {**fold.ranges, **_scaled(fold.ranges, {**factor, **dict.fromkeys(tensors, f)})})
+                set_ranges(graph, scaled(fold.ranges, {**factor, **dict.fromkeys(tensors, f)}))
                 waits.append(fold.measure(graph, fold.opts))
             pending.append((f, waits))
         noise = {f: np.concatenate([e()[1] for e in waits]) for f, waits in pending}
@@ -194,17 +194,15 @@ def _moves(graph: Graph, fold: FoldModel, tensors: Sequence[str], factor: Mappin
     a logistic's or tanh's output, or a same-scale op's, which takes its input's)."""
     grids = []
     for f in (1.0, min(FACTORS)):
-        set_ranges(graph, {**fold.ranges, **_scaled(fold.ranges, {**factor, **dict.fromkeys(tensors, f)})})
+        set_ranges(graph, scaled(fold.ranges, {**factor, **dict.fromkeys(tensors, f)}))
         grids.append(resolve_grids(graph, fold.opts).produced)
     return any(grids[0].get(t) != grids[1].get(t) for t in tensors)
 
 
-def _times(r: tuple[float, float], f: float) -> tuple[float, float]:
-    return (r[0] * f, r[1] * f)
-
-
-def _scaled(ranges: Mapping[str, tuple[float, float]], factor: Mapping[str, float]) -> dict[str, tuple[float, float]]:
-    return {t: _times(ranges[t], f) for t, f in factor.items()}
+def scaled(ranges: Mapping[str, tuple[float, float]], factor: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+    """``ranges`` with each tensor named in ``factor`` narrowed to that fraction of its range (min and max times
+    the factor: an int8 range holds 0, so it stays inside)."""
+    return {**ranges, **{t: (ranges[t][0] * f, ranges[t][1] * f) for t, f in factor.items()}}
 
 
 def set_ranges(graph: Graph, ranges: Mapping[str, tuple[float, float]]) -> None:

@@ -340,16 +340,9 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
                        key=lambda k: (measured[k], k == plain))
             clipped, bias = best
             narrowing = _narrow(graph, built[best], judges[0], per_sample[best][1], per_sample[plain][1])
-    for t in graph.tensors():
-        if t.name in names:
-            pick = choice.picks.get(t.name) if clipped else None
-            r = full.proposals[CalibrationMethod(pick)][t.name] if pick else full.minmax[t.name]
-            t.qrange = QuantRange.per_tensor(*r, RangeSource.CALIBRATION)
-    for t in graph.tensors():
-        if t.name in narrowing.factors:
-            t.qrange = QuantRange.per_tensor(*(v * narrowing.factors[t.name] for v in (min(t.qrange.min),
-                                                                                       max(t.qrange.max))),
-                                             RangeSource.CALIBRATION)
+    picked = {name: (full.proposals[CalibrationMethod(choice.picks[name])][name]
+                     if clipped and choice.picks.get(name) else full.minmax[name]) for name in names}
+    _set(graph, range_refine.scaled(picked, narrowing.factors))
     final = replace(opts, activation_means=full.channel_means)
     if bias:
         final = _variants(graph, final, data.head(SAMPLES),
