@@ -57,7 +57,7 @@ from .quantize.calibrate import calibrate
 from .quantize.dataset import Dataset
 from .quantize.grids import resolve_grids
 from .quantize.quantizer import QuantizeOptions, quantize_graph
-from .quantize.range_select import gain_db as jackknife_gain_db, halves
+from .quantize.range_select import gain_db as jackknife_gain_db, halves, measure_model
 from .quantize.sensitivity import (Effect, Fold, dequantized_constants, effects, gain_db, layer_pattern, layers,
                                    local_sqnr, sqnr_db, with_precision)
 
@@ -165,22 +165,6 @@ def _fold(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray]) -> 
     return Fold(graph, opts, inputs, dequantized_constants(q))
 
 
-def _measured_noise(fold: Fold, nodes: Sequence[str], worker: LiteRTWorker,
-                    reference: Sequence[np.ndarray]) -> np.ndarray:
-    """The fold's model converted with ``nodes`` float, run in LiteRT (``worker``, on the inputs of ``reference``,
-    the float outputs): each sample's output noise energy (inf where LiteRT refuses the model)."""
-    from .backend.writer import write_tflite  # noqa: PLC0415
-
-    g = fold.graph.copy()
-    quantize_graph(g, with_precision(fold.opts, nodes))
-    got = worker.run(write_tflite(g))
-    n = len(reference[0])
-    if isinstance(got, str):
-        return np.full(n, np.inf)
-    return sum((((np.asarray(r, np.float64) - o.reshape(np.shape(r))) ** 2).reshape(n, -1).sum(1)
-                for r, o in zip(reference, got, strict=True)), np.zeros(n))
-
-
 @dataclass(frozen=True)
 class Measured:
     """A layer's effect measured in LiteRT on the folds' held-back samples: the gain, its jackknife standard error
@@ -216,7 +200,11 @@ def measure(folds: Sequence[Fold], estimated: Sequence[Effect],
                 for f, x in zip(folds, runs, strict=True)]
 
         def noise(nodes: Sequence[str]) -> list[np.ndarray]:
-            return [_measured_noise(f, nodes, w, r) for f, w, r in zip(folds, workers, refs, strict=True)]
+            """Each fold's model with ``nodes`` float, run in LiteRT: each sample's output noise energy (inf where
+            LiteRT refuses it). Every fold's model is submitted before the first is waited for."""
+            waits = [measure_model(f.graph, with_precision(f.opts, nodes), w, lambda r=r: r)
+                     for f, w, r in zip(folds, workers, refs, strict=True)]
+            return [wait()[1] for wait in waits]
 
         base = noise(())
         for e in estimated[:MEASURED_MAX]:

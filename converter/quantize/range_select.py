@@ -215,11 +215,12 @@ class AccuracyChoice:
     narrowing: Narrowing = Narrowing()  # ranges narrowed inside min/max where LiteRT gains (range_refine)
 
 
-def _measure(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
-             reference: Callable[[], Sequence[np.ndarray]]) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+def measure_model(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
+                  reference: Callable[[], Sequence[np.ndarray]]) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
     """``graph`` (calibrated) quantized with ``opts``, written and submitted to LiteRT (``worker``, on its
     inputs); returns the wait for each sample's output signal and noise energy against ``reference()`` (noise inf
-    where LiteRT refuses the model: it loses). The next model is built while LiteRT runs this one."""
+    where LiteRT refuses the model: it loses). The next model is built while LiteRT runs this one. Every LiteRT
+    measurement of a converted model goes through here (--optimize=accuracy, range_refine, --debug_layers)."""
     from ..backend.writer import write_tflite  # noqa: PLC0415 (as quantize.mixed)
 
     copy = graph.copy()
@@ -320,7 +321,7 @@ def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: Calibr
                 inputs[fold] = grams[1]() if grams else rounding.collect(graph, split[fold])
                 worker = workers.enter_context(LiteRTWorker(judge))
                 judges.append(judge)
-                measure = functools.partial(_measure, worker=worker, reference=reference)
+                measure = functools.partial(measure_model, worker=worker, reference=reference)
                 for clip in ((False, True) if chosen else (False,)):
                     ranges = {**full.minmax, **(chosen if clip else {})}
                     _set(graph, ranges)
