@@ -44,8 +44,8 @@ import numpy as np
 from ..ir import Graph, QuantRange, RangeSource
 from .grids import Grids, resolve_grids
 from .quantizer import QuantizeOptions, quantize_graph
-from .sensitivity import (dequantized_constants, layers, noise_energy, on_grid, resimulate, samples_within_budget,
-                          with_precision)
+from .sensitivity import (dequantized_constants, layers, noise_energy, on_output_grids, resimulate,
+                          samples_within_budget, with_precision)
 
 FACTORS = (0.9, 0.8, 0.7, 0.6)  # a unit's candidate widths, as fractions of its current range
 UNITS_MEASURED = 4  # units measured in LiteRT (each: len(FACTORS) models per fold)
@@ -116,7 +116,7 @@ def rank(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray],
     outputs = [t.name for t in graph.outputs]
     expected = [reference.env[o] for o in outputs]
     base = resimulate(graph, inputs, grids, constants)
-    base_noise = noise_energy(expected, _on_output_grids(base.env, outputs, grids))
+    base_noise = noise_energy(expected, on_output_grids(base.env, outputs, grids))
     reader = {(node.name, i): t.name for node in graph.nodes for i, t in enumerate(node.inputs) if t is not None}
     costs = []
     for unit, tensors in candidates.items():
@@ -125,7 +125,7 @@ def rank(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray],
         if len(freed.reads) == len(grids.reads):
             continue
         run = resimulate(graph, inputs, freed, constants, previous=base)
-        noise = noise_energy(expected, _on_output_grids(run.env, outputs, grids))
+        noise = noise_energy(expected, on_output_grids(run.env, outputs, grids))
         if noise < base_noise:
             costs.append((unit, float(10 * np.log10(max(base_noise, 1e-30) / max(noise, 1e-30)))))
     return sorted(costs, key=lambda c: -c[1])
@@ -142,10 +142,6 @@ def _same_grid(graph: Graph, grids: Grids, tensors: Sequence[str]) -> set[str]:
             continue
         out.update(t.name for t in node.outputs if grids.produced.get(t.name) == grids.produced[src.name])
     return out
-
-
-def _on_output_grids(env: Mapping[str, np.ndarray], outputs: Sequence[str], grids: Grids) -> list[np.ndarray]:
-    return [on_grid(env[o], grids.outputs[o]) if o in grids.outputs else env[o] for o in outputs]
 
 
 def refine(graph: Graph, folds: Sequence[FoldModel], chosen: np.ndarray, plain: np.ndarray,
