@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,31 +42,35 @@ Hook = Callable[[Node, list[np.ndarray | None]], list[np.ndarray | None]]
 CHUNK = 1 << 17  # values ``on_grid`` rounds at a time (two float64 buffers of this size stay in cache)
 
 
-def on_grid(x: np.ndarray, p: QuantParams) -> np.ndarray:
+def on_grid(x: np.ndarray, p: QuantParams, dtype: type = np.float64) -> np.ndarray:
     """``x`` rounded and clipped onto the per-tensor grid ``p`` (as a quantizing kernel writes it), as reals
     (float64). The values of ``dequantize_array(quantize_array(x))``, bit for bit, computed in float64 throughout
     and in cache-sized chunks (the simulation's hot loop: a 112x112x96 activation of 19 samples takes ~2.5x less
     time): round half away from zero is trunc(v + copysign(0.5, v)) (= sign(v) floor(|v| + 0.5), as
     ``quantize_array``); the integer codes are exact in float64, and adding -zero_point, not subtracting it, gives
-    +0.0 where the integer path gives 0."""
+    +0.0 where the integer path gives 0. ``dtype`` float32: those float64 values rounded to float32 as the last
+    product is written (what ``.astype(np.float32)`` of them gives, without the float64 copy: what a node reads)."""
     scale, zp = np.asarray(p.scale[0], np.float64), np.asarray(p.zero_point[0])
     if np.dtype(p.dtype).kind not in "iu" or np.dtype(p.dtype).itemsize > 4:  # int4 and the like: the slow path
-        return dequantize_array(quantize_array(x, scale, zp, p.dtype), scale, zp)
+        return dequantize_array(quantize_array(x, scale, zp, p.dtype), scale, zp).astype(dtype, copy=False)
     info = np.iinfo(p.dtype)
     flat = np.asarray(x).reshape(-1)
-    out = np.empty(flat.shape, np.float64)
+    out = np.empty(flat.shape, dtype)
+    wide = np.dtype(dtype) == np.float64
+    buffer = None if wide else np.empty(min(CHUNK, flat.size), np.float64)
     half = np.empty(min(CHUNK, flat.size), np.float64)
     minus_zp = np.float64(-int(zp))  # (-zp as an integer: +0.0 where zp is 0, not -0.0)
     for start in range(0, flat.size, CHUNK):
-        q, h = out[start:start + CHUNK], half[:min(CHUNK, flat.size - start)]
-        np.divide(flat[start:start + CHUNK], scale, out=q, dtype=np.float64)
+        size = min(CHUNK, flat.size - start)
+        q, h = out[start:start + size] if wide else buffer[:size], half[:size]  # type: ignore[index]
+        np.divide(flat[start:start + size], scale, out=q, dtype=np.float64)
         q += zp
         np.copysign(0.5, q, out=h)
         q += h
         np.trunc(q, out=q)
         np.clip(q, int(info.min), int(info.max), out=q)
         q += minus_zp
-        q *= scale
+        np.multiply(q, scale, out=out[start:start + size])
     return out.reshape(np.shape(x))
 
 
@@ -76,14 +82,42 @@ def sqnr_db(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> floa
     return float("inf") if noise == 0 else float(10 * np.log10(max(signal, 1e-30) / noise))
 
 
+class _ConstantTensors:
+    """Constant arguments as TensorFlow tensors (float ones as float32), converted once per array while it lives:
+    a simulation per candidate layer runs the same weights again and again, and converting them cost more than
+    some of the ops (``effects`` on the zoo's NASNetMobile)."""
+
+    def __init__(self) -> None:
+        self._tensors: dict[int, tuple[weakref.ref[np.ndarray], Any]] = {}
+
+    def tensor(self, a: np.ndarray) -> Any:  # noqa: ANN401
+        from ..tf_runtime import tensorflow  # noqa: PLC0415
+
+        held = self._tensors.get(id(a))
+        if held is not None and held[0]() is a:
+            return held[1]
+        value = tensorflow().convert_to_tensor(a.astype(np.float32, copy=False) if a.dtype.kind == "f" else a)
+        key = id(a)
+        try:
+            self._tensors[key] = (weakref.ref(a, lambda _: self._tensors.pop(key, None)), value)
+        except TypeError:  # not an ndarray: not kept
+            pass
+        return value
+
+
+_CONSTANTS = _ConstantTensors()
+
+
 def evaluate(node: Node, args: Sequence[np.ndarray | None], samples: int | None = None) -> list[np.ndarray]:
     """``node`` on samples: each activation argument is [samples, *IR shape], as are the results (one eager call,
     or one per sample when the op bakes in batch 1). The node reads at least one activation, or is a random op
     (``samples`` of them: each sample draws anew, as each LiteRT invocation does, in one stream from its start)."""
     from ..frontend.reference import evaluate_node, keeps_batch, new_draws  # noqa: PLC0415 (TensorFlow)
 
-    args = [a.astype(np.float32) if a is not None and a.dtype.kind == "f" else a for a in args]
     acts = [i for i, t in enumerate(node.inputs) if t is not None and not t.is_const]
+    args = [_CONSTANTS.tensor(a) if i not in acts and a is not None and not node.stateful
+            else a.astype(np.float32, copy=False) if a is not None and a.dtype.kind == "f" else a
+            for i, a in enumerate(args)]
     n = args[acts[0]].shape[0] if acts else samples  # type: ignore[union-attr]
     assert n is not None, f"{node.name}: no activation input and no sample count"
     if node.stateful:
@@ -226,7 +260,8 @@ def resimulate(graph: Graph, inputs: Sequence[np.ndarray], grids: Grids, constan
                 args.append(c if c is not None else t.data)
             else:
                 p = reads[i]
-                args.append(env[t.name] if p is None else on_grid(env[t.name], p))
+                read = np.float32 if hook is None else np.float64  # (a hook gets the reals as float64)
+                args.append(env[t.name] if p is None else on_grid(env[t.name], p, read))
         if hook is not None:
             args = hook(node, args)
         for t, y in zip(node.outputs, evaluate(node, args, len(inputs[0]) if inputs else 1), strict=True):
