@@ -8,12 +8,14 @@ For every quantized op, on the first ``--debug_samples`` representative samples:
   * effect: the output SQNR gained when it stays float, estimated by simulating the integer model with and
     without it (``sensitivity.effects``).
 Ops are grouped into model layers (``sensitivity.layers``: every op of one Keras layer, all time steps of a
-recurrent one). Each layer's effect is estimated the same way; the ``MEASURED`` layers estimated best are then
-converted again with the layer float and run in LiteRT on every held-back sample of the folds (``measured_inputs``),
-which measures their effect and its standard error. If none of them stands out (``Measured.stands_out``), the next
-best estimated are measured, one at a time, until one does (at most ``MEASURED_MAX`` in all). Layers are ranked:
-those that stand out first, then the other measured gains, then the rest by estimate, then measured losses
-(``rank_layers``): the layer ranked first is one whose measured effect is positive whenever one of those measured is.
+recurrent one). Each layer's effect is estimated the same way, with its jackknife standard error over the samples
+simulated; the ``MEASURED`` layers whose interval reaches highest (below) are then converted again with the layer
+float and run in LiteRT on the held-back samples of ``MEASURED_FOLDS`` other calibrations (``measurement_folds``,
+below), which measures their effect and its standard error. If none of them stands out (``Measured.stands_out``),
+the next in that order are measured, one at a time, until one does (at most ``MEASURED_MAX`` in all). Layers are
+ranked: those that stand out first, then the other measured gains, then the rest by estimate, then measured losses
+(``rank_layers``): the layer ranked first is one whose measured effect is positive whenever one of those measured
+is.
 
 The layer ranked first is the best of the k measured, and the best of k noisy gains is biased upwards (the winner's
 curse): on the zoo's EfficientNetB0, 16 samples, the 4th layer measured gained +0.36 dB with standard error 0.31,
@@ -23,22 +25,47 @@ the k exceeds c is at most k (1 - Phi(c)) (a union bound: true however the k mea
 their samples). The bar c_k = Phi^-1(1 - alpha / k) holds it to alpha = 1 - Phi(1) = 0.159, the rate of a
 one-standard-error bar on a single layer: c_k = 1.00, 1.62, 1.75, 2.11, 2.22 for k = 1, 3, 4, 9, 12 (``bar``).
 The standard error shrinks as 1/sqrt(n) with the n samples measured, so the measurement runs on the folds' whole
-held-back halves (up to ``MEASURED_SAMPLES`` each), not only the ``--debug_samples`` the simulation judges: a LiteRT
-run costs little beside the conversion before it. The effect and standard error reported are those measured, on
-all those samples.
+held-back parts (up to ``MEASURED_SAMPLES`` each), not only the ``--debug_samples`` the simulation judges: a LiteRT
+run costs little beside the conversion before it. The effect and standard error reported are those measured.
 
-Why measure further: in a deep network whose error is spread over many layers (the zoo's MobileNetV2: 64 layers,
-none worth more than 0.3 dB), keeping one layer float removes its own rounding but also reshuffles the rounding of
-every layer after it, a zero-mean change as large as the layer's own effect on a handful of samples: the same
-layers measured +0.29 dB in the simulation and -0.03 dB in LiteRT on one fold, +0.24 and -1.76 dB on the other
-(expanded_conv_project), and +0.20 dB held out. A layer near the output has little after it to reshuffle, so its
-effect stands out of the noise (the classifier head: +0.32 dB on both, held out +0.07 with standard error 0.03).
+The standard error is that of a prediction for the final model, itself one more calibration. Keeping a layer float
+removes its own rounding and also reshuffles the rounding of every layer after it; how depends on the calibration
+(the ranges, hence the grids downstream) and on the sample, a zero-mean change as large as the layer's own effect in
+a deep network whose error is spread over many layers (the zoo's MobileNetV2: 64 layers, none worth 0.3 dB). A
+calibrated model's gain on a sample = the layer's effect + that model's reshuffle on that sample. The jackknife over
+the samples sees the spread of the reshuffle between samples for the calibrations measured, not between
+calibrations. So each measured layer is measured on K = ``MEASURED_FOLDS`` calibrations, each on all but one of K
+parts of the first ``FOLD_SAMPLES`` samples and judged on the part left out, and with g_k the gain on fold k alone,
+s_k^2 its jackknife variance, s^2 the jackknife variance of the gain over all K folds' samples:
+    tau^2 = max(0, var_k(g_k) - mean_k(s_k^2))   (between-calibration variance beyond sampling; moments)
+    se^2 = s^2 + (1 + 1/K) tau^2                  (the final model's gain = the mean + its own calibration's part)
+(``Measured.of``). These calibrations are not those of the two folds the estimates are simulated on, which chose the
+layers measured: the estimates pick, among every layer, those whose reshuffle happens to pay on their folds'
+calibrations, and measured on the same calibrations that choice would pass for a gain. Diagnosed on the zoo's
+MobileNetV2 (64 samples), block_9_project measured +0.11 and +0.31 dB (standard errors 0.10, 0.11) on the two
+estimating folds; those same two models gained -0.01 and -0.08 dB on 256 held-out inputs, four other calibrations
+(on 48 samples each) measured it -0.02, -0.18, -0.06, +0.38 on the same 64 samples (+0.02 pooled), the final model
+-0.03 held out; calibrated on 32, 64 or 128 other samples it gains -0.01, -0.02, +0.02 dB held out (mean of 5 draws
+each, spread 0.04): not a matter of how many samples are calibrated on. MobileNet's conv_dw_6_1 the same: +0.12 and
++0.08 on the estimating folds, +0.01 and -0.01 held out for those models, -0.07 pooled on four other calibrations.
 
-Effects are judged on data the model was not calibrated on, two-fold (``held_out_folds``): the graph calibrated
+Which layers are measured: those that may be best, by the upper end of each estimate's interval, not by the
+estimate alone. An early layer's rounding travels through the whole network, so a few samples carry its simulated
+effect: on the zoo's MobileNet the first conv (conv1) gains +1.06 dB held out (standard error 0.14; simulated, +0.55
+on the same 256 inputs) and was estimated -0.08 dB on the 16 samples simulated, never measured, while the layers
+measured instead (conv_dw_6_1, estimated +0.08) gain nothing: its estimate's standard error on those 16 samples is
+0.77 dB, a mid-network layer's about 0.1-0.2 (MobileNetV2's Conv1: +0.57 held out, estimated -0.48, 55th of 64).
+With n layers estimated and e_j, s_j each one's estimate and jackknife standard error over the samples simulated,
+the intervals e_j +- c_n s_j, c_n = ``bar(n)``, hold every layer's simulated effect at once with probability
+1 - 0.159 (the union bound above, over the n); the layer whose effect is largest then has e_j + c_n s_j at least
+the largest e_i - c_n s_i, so the layers are measured in the order of e_j + c_n s_j (the top of their interval).
+
+Effects are estimated on data the model was not calibrated on, two-fold (``held_out_folds``): the graph calibrated
 (min/max) on one half of the representative samples is judged on ``--debug_samples``/2 of the other half, and the
-other way round, noise summed. Judged on the samples calibrated on, no value ever leaves its range, so the clipping
-that new data meets is invisible: the zoo LSTM's dense head measured +0.01 dB there and gains +9.9 dB on held-out
-inputs (its outputs leave the calibrated range), while the LSTM layer measured +10.7 dB and gains +0.4 dB.
+other way round, noise summed; measured the same way on K parts (``measurement_folds``). Judged on the samples
+calibrated on, no value ever leaves its range, so the clipping that new data meets is invisible: the zoo LSTM's
+dense head measured +0.01 dB there and gains +9.9 dB on held-out inputs (its outputs leave the calibrated range),
+while the LSTM layer measured +10.7 dB and gains +0.4 dB.
 """
 
 from __future__ import annotations
@@ -57,15 +84,16 @@ from .quantize.calibrate import calibrate
 from .quantize.dataset import Dataset
 from .quantize.grids import resolve_grids
 from .quantize.quantizer import QuantizeOptions, quantize_graph
-from .quantize.range_select import gain_db as jackknife_gain_db, halves, measure_model
-from .quantize.sensitivity import (Effect, Fold, dequantized_constants, effects, gain_db, layer_pattern, layers,
-                                   local_sqnr, sqnr_db, with_precision)
+from .quantize.range_select import measure_model
+from .quantize.sensitivity import (Effect, Fold, dequantized_constants, effects, jackknife_gain_db, layer_pattern,
+                                   layers, local_sqnr, sqnr_db, with_precision)
 
 MEASURED = 3  # layers measured in LiteRT, the best estimated ...
 MEASURED_MAX = 12  # ... and if none of them stands out, the next best estimated, one at a time, up to this many in all
 FOLD_SAMPLES = 512  # at most this many representative samples are calibrated on by the two folds (half each)
 OP_EFFECTS = 32  # at most this many ops get an estimate of their own effect (one simulation each)
-MEASURED_SAMPLES = 128  # at most this many held-back samples per fold are run in LiteRT for each layer measured
+MEASURED_FOLDS = 4  # calibrations each measured layer is measured on, each judged on the part of the samples left out
+MEASURED_SAMPLES = 64  # at most this many held-back samples per measurement fold are run in LiteRT per layer
 FALSE_PASS = 1 - NormalDist().cdf(1.0)  # 0.159: how often a layer that does not gain passes a one-SE bar
 
 
@@ -127,39 +155,43 @@ def float_values(graph: Graph, inputs: Sequence[np.ndarray]) -> dict[str, np.nda
     return out
 
 
-def _fold_halves(data: Dataset) -> tuple[Dataset, Dataset] | None:
-    """The two halves of the first ``FOLD_SAMPLES`` samples of ``data`` (None: fewer than two samples)."""
-    half = min(data.num_samples, FOLD_SAMPLES) // 2
-    return halves(data.select(np.arange(2 * half))) if half >= 1 else None  # streamed: read only when needed
+def _parts(data: Dataset, parts: int) -> list[Dataset]:
+    """The first ``FOLD_SAMPLES`` samples of ``data`` in ``min(parts, samples)`` contiguous parts of equal size
+    (the remainder left out), each still read batch by batch; [] with fewer than two samples."""
+    parts = min(parts, data.num_samples, FOLD_SAMPLES)
+    if parts < 2:
+        return []
+    size = min(data.num_samples, FOLD_SAMPLES) // parts
+    return [data.select(np.arange(k * size, (k + 1) * size)) for k in range(parts)]
 
 
-def held_out_folds(float_graph: Graph, opts: QuantizeOptions, data: Dataset, samples: int) -> list[Fold]:
-    """Two copies of the calibrated ``float_graph``, each calibrated again (min/max; ``opts``' calibration-derived
-    fields with it) on one half of the first ``FOLD_SAMPLES`` samples of ``data`` and judged on ``samples``/2 of
-    the other half (module docstring). With fewer than two samples: the graph itself on them."""
-    split = _fold_halves(data)
-    if split is None:
-        return [_fold(float_graph, opts, data.head(data.num_samples))]
+def held_out_folds(float_graph: Graph, opts: QuantizeOptions, data: Dataset, samples: int, parts: int = 2,
+                   simulated: bool = True) -> list[Fold]:
+    """``parts`` copies of the calibrated ``float_graph``, each calibrated again (min/max; ``opts``'
+    calibration-derived fields with it) on all but one of ``parts`` contiguous parts of the first ``FOLD_SAMPLES``
+    samples of ``data`` and judged on ``samples`` / ``parts`` of the part left out (module docstring): fold k
+    judges part (k + 1) mod ``parts`` (two folds: the first calibrated on the first half). With fewer than two
+    samples: the graph itself on them. ``simulated``: with the quantized constants the simulation needs."""
+    split = _parts(data, parts)
+    if not split:
+        return [_fold(float_graph, opts, data.head(data.num_samples), simulated)]
     out = []
-    for k in (0, 1):
+    for k in range(len(split)):
+        judged = (k + 1) % len(split)
+        size = split[0].num_samples
+        fit = data.select(np.concatenate([np.arange(j * size, (j + 1) * size) for j in range(len(split))
+                                          if j != judged]))
         g = float_graph.copy()
-        cal = calibrate(g, split[k], CalibrationMethod.MINMAX, means_for=tuple(opts.activation_means))
+        cal = calibrate(g, fit, CalibrationMethod.MINMAX, means_for=tuple(opts.activation_means))
         o = replace(opts, activation_means=cal.channel_means if opts.activation_means else opts.activation_means,
                     internal_ranges=cal.internal_ranges)
-        out.append(_fold(g, o, split[1 - k].head(max(1, samples // 2))))
+        out.append(_fold(g, o, split[judged].head(max(1, samples // len(split))), simulated))
     return out
 
 
-def measured_inputs(data: Dataset) -> list[list[np.ndarray]]:
-    """Each ``held_out_folds`` fold's held-back half (its first ``MEASURED_SAMPLES``), in the same order: the
-    samples its LiteRT measurements run on (module docstring)."""
-    split = _fold_halves(data)
-    if split is None:
-        return [data.head(data.num_samples)]
-    return [split[1 - k].head(MEASURED_SAMPLES) for k in (0, 1)]
-
-
-def _fold(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray]) -> Fold:
+def _fold(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray], simulated: bool) -> Fold:
+    if not simulated:  # measured in LiteRT only: no constants needed
+        return Fold(graph, opts, inputs, {})
     q = graph.copy()
     quantize_graph(q, opts)
     return Fold(graph, opts, inputs, dequantized_constants(q))
@@ -167,37 +199,53 @@ def _fold(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray]) -> 
 
 @dataclass(frozen=True)
 class Measured:
-    """A layer's effect measured in LiteRT on the folds' held-back samples: the gain, its jackknife standard error
-    over the samples (``range_select.gain_db``: a few samples carry most of the noise), and the gain on each fold
-    alone."""
+    """A layer's effect measured in LiteRT on the measurement folds' held-back samples (``measurement_folds``):
+    the gain over all their samples, its standard error as a prediction for the final model (module docstring:
+    the jackknife over the samples, ``sensitivity.jackknife_gain_db``, and the spread between the folds' calibrations),
+    and the gain on each fold alone."""
 
     db: float
     se_db: float
     fold_db: tuple[float, ...]
 
+    @classmethod
+    def of(cls, base: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> Measured:
+        """From each fold's per-sample noise energies without (``base``) and with the layer float (``after``):
+        tau^2 = max(0, var_k(g_k) - mean_k(s_k^2)) over the K folds' gains g_k and their jackknife variances
+        s_k^2, and se^2 = s^2 + (1 + 1/K) tau^2 (module docstring)."""
+        db, sampling = jackknife_gain_db(np.concatenate(base), np.concatenate(after))
+        folds = [jackknife_gain_db(b, a) for b, a in zip(base, after, strict=True)]
+        g = np.array([x for x, _ in folds])
+        s2 = np.array([se * se for _, se in folds])
+        k = len(folds)
+        tau2 = max(0.0, float(np.var(g, ddof=1) - s2.mean())) \
+            if k >= 2 and np.all(np.isfinite(g)) and np.all(np.isfinite(s2)) else 0.0
+        return cls(db, float(np.sqrt(sampling ** 2 + (1 + 1 / k) * tau2)), tuple(float(x) for x in g))
+
     def stands_out(self, k: int) -> bool:
-        """The gain stands out of its sampling noise as the best of ``k`` measured (more than ``bar(k)`` standard
-        errors above zero: module docstring) and holds on every fold. The folds' models are calibrated on different
-        samples, so they round every layer after this one differently: a gain that is only the reshuffled rounding
-        downstream (module docstring) shows on one fold and not on the other, and the standard error over samples
-        cannot see it (it moves every sample alike)."""
-        return self.db > bar(k) * self.se_db and all(g > 0 for g in self.fold_db)
+        """The gain stands out of its noise as the best of ``k`` measured: more than ``bar(k)`` standard errors
+        (``se_db``: of the sampling and of the calibration) above zero (module docstring)."""
+        return self.db > bar(k) * self.se_db
 
 
-def measure(folds: Sequence[Fold], estimated: Sequence[Effect],
-            inputs: Sequence[Sequence[np.ndarray]] | None = None) -> dict[str, Measured]:
-    """Layers' effects measured in LiteRT on each fold's ``inputs`` (default: the inputs it is judged on;
-    per-sample noise energies pooled), best estimated first: the first ``MEASURED``, then one more at a time until
+def measurement_order(estimated: Sequence[Effect]) -> list[Effect]:
+    """The order layers are measured in: by the top of each estimate's interval, e + ``bar(n)`` se over the n
+    estimated (module docstring)."""
+    c = bar(len(estimated))
+    return sorted(estimated, key=lambda e: -(e.estimated_db + c * e.estimated_se_db))
+
+
+def measure(folds: Sequence[Fold], estimated: Sequence[Effect]) -> dict[str, Measured]:
+    """Layers' effects measured in LiteRT on each of ``folds`` (``measurement_folds``: per-sample noise energies
+    on the inputs it is judged on), in ``measurement_order``: the first ``MEASURED``, then one more at a time until
     one ``stands_out`` as the best of those measured, at most ``MEASURED_MAX`` in all. Each costs one conversion
     and one LiteRT run per fold."""
     from .frontend.reference import ReferenceExecutor  # noqa: PLC0415 (TensorFlow)
 
-    runs = [f.inputs for f in folds] if inputs is None else inputs
     measured: dict[str, Measured] = {}
     with ExitStack() as stack:
-        workers = [stack.enter_context(LiteRTWorker(x)) for x in runs]
-        refs = [[np.asarray(r, np.float64) for r in ReferenceExecutor(f.graph)(list(x))]
-                for f, x in zip(folds, runs, strict=True)]
+        workers = [stack.enter_context(LiteRTWorker(f.inputs)) for f in folds]
+        refs = [[np.asarray(r, np.float64) for r in ReferenceExecutor(f.graph)(list(f.inputs))] for f in folds]
 
         def noise(nodes: Sequence[str]) -> list[np.ndarray]:
             """Each fold's model with ``nodes`` float, run in LiteRT: each sample's output noise energy (inf where
@@ -207,14 +255,19 @@ def measure(folds: Sequence[Fold], estimated: Sequence[Effect],
             return [wait()[1] for wait in waits]
 
         base = noise(())
-        for e in estimated[:MEASURED_MAX]:
+        for e in measurement_order(estimated)[:MEASURED_MAX]:
             if len(measured) >= MEASURED and any(m.stands_out(len(measured)) for m in measured.values()):
                 break
-            after = noise(e.nodes)
-            db, se = jackknife_gain_db(np.concatenate(base), np.concatenate(after))
-            measured[e.name] = Measured(db, se, tuple(gain_db(float(x.sum()), float(y.sum()))
-                                                      for x, y in zip(base, after, strict=True)))
+            measured[e.name] = Measured.of(base, noise(e.nodes))
     return measured
+
+
+def measurement_folds(float_graph: Graph, opts: QuantizeOptions, data: Dataset) -> list[Fold]:
+    """The folds the measurements run on: ``MEASURED_FOLDS`` calibrations of ``float_graph``, each on all but one
+    part of the first ``FOLD_SAMPLES`` samples of ``data``, judged on up to ``MEASURED_SAMPLES`` of that part
+    (``held_out_folds``; module docstring)."""
+    return held_out_folds(float_graph, opts, data, MEASURED_FOLDS * MEASURED_SAMPLES, MEASURED_FOLDS,
+                          simulated=False)
 
 
 def rank_layers(estimated: Sequence[Effect], measured: Mapping[str, Measured]) -> list[Effect]:
@@ -250,11 +303,10 @@ def analyse(float_graph: Graph, opts: QuantizeOptions, quantized: Graph, tflite:
     groups = layers(float_graph, [n.name for n in integer])
     folds = held_out_folds(float_graph, opts, data, len(inputs[0]))
     estimated = effects(folds, groups)
-    measured = measure(folds, estimated, measured_inputs(data))
+    measured = measure(measurement_folds(float_graph, opts, data), estimated)
     ranked = rank_layers(estimated, measured)
     layer_rows = [LayerReport(e.name, layer_pattern(e.name, groups[e.name]), e.nodes,
-                              Effect(e.name, e.nodes, e.estimated_db,
-                                     measured[e.name].db if e.name in measured else None),
+                              replace(e, measured_db=measured[e.name].db if e.name in measured else None),
                               rank, measured[e.name].se_db if e.name in measured else None)
                   for rank, e in enumerate(ranked, 1)]
 

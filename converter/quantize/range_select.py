@@ -48,8 +48,8 @@ from .grids import resolve_grids
 from .params import activation_params
 from .quantizer import QuantizeOptions, quantize_graph
 from .rounding_inputs import gram_rider
-from .sensitivity import (dequantized_constants, evaluate, on_grid, samples_within_budget, simulate, sqnr_db,
-                          with_precision)
+from .sensitivity import (dequantized_constants, evaluate, jackknife_gain_db as gain_db, on_grid,
+                          samples_within_budget, simulate, sqnr_db, with_precision)
 
 SAMPLES = 256  # calibration samples simulated (all of a typical set: the outliers clipping drops are rare ones)
 MARGIN_DB = 1.0  # a clipped configuration must beat min/max by this much on the held-back half (see below)
@@ -254,23 +254,6 @@ def _narrow(graph: Graph, folds: Sequence[range_refine.FoldModel], judge: Sequen
     factors, measured, total = range_refine.refine(graph, folds, noise, plain, ranked, candidates, significant,
                                                     gain_db)
     return Narrowing(factors, measured, *total)
-
-
-def gain_db(plain: np.ndarray, other: np.ndarray) -> tuple[float, float]:
-    """The output-SQNR gain (dB) of a configuration whose per-sample noise energies are ``other`` over one with
-    ``plain`` (the same samples, paired), 10 log10(sum plain / sum other), and its jackknife standard error: the
-    spread of the gain recomputed with each sample left out, sqrt((n-1)/n sum (g_i - mean g)^2) (Efron's
-    jackknife; the gain is a ratio of sums, which a few large-output samples can dominate, and the jackknife sees
-    exactly that)."""
-    a, b = np.asarray(plain, np.float64), np.asarray(other, np.float64)
-    n = len(a)
-    if not np.all(np.isfinite(b)):
-        return -np.inf, 0.0
-    g = float(10 * np.log10(max(a.sum(), 1e-30) / max(b.sum(), 1e-30)))
-    if n < 2:
-        return g, np.inf
-    loo = 10 * np.log10(np.maximum(a.sum() - a, 1e-30) / np.maximum(b.sum() - b, 1e-30))
-    return g, float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
 
 
 def choose_best(graph: Graph, opts: QuantizeOptions, data: Dataset, full: CalibrationStats,

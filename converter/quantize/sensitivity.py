@@ -288,6 +288,7 @@ class Effect:
     nodes: tuple[str, ...]
     estimated_db: float
     measured_db: float | None = None
+    estimated_se_db: float = 0.0  # the estimate's jackknife standard error over the samples simulated
 
     @property
     def db(self) -> float:
@@ -313,6 +314,29 @@ def noise_energy(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) ->
                for r, t in zip(reference, test, strict=True))
 
 
+def sample_noise(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> np.ndarray:
+    """Each sample's (first axis) squared error of ``test`` against ``reference``, summed over all outputs."""
+    return np.sum([((np.asarray(r, np.float64) - np.asarray(t, np.float64).reshape(np.shape(r))) ** 2)
+                   .reshape(len(r), -1).sum(1) for r, t in zip(reference, test, strict=True)], axis=0)
+
+
+def jackknife_gain_db(plain: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    """The output-SQNR gain (dB) of a configuration whose per-sample noise energies are ``other`` over one with
+    ``plain`` (the same samples, paired), 10 log10(sum plain / sum other), and its jackknife standard error: the
+    spread of the gain recomputed with each sample left out, sqrt((n-1)/n sum (g_i - mean g)^2) (Efron's
+    jackknife; the gain is a ratio of sums, which a few large-output samples can dominate, and the jackknife sees
+    exactly that)."""
+    a, b = np.asarray(plain, np.float64), np.asarray(other, np.float64)
+    n = len(a)
+    if not np.all(np.isfinite(b)):
+        return -np.inf, 0.0
+    g = float(10 * np.log10(max(a.sum(), 1e-30) / max(b.sum(), 1e-30)))
+    if n < 2:
+        return g, np.inf
+    loo = 10 * np.log10(np.maximum(a.sum() - a, 1e-30) / np.maximum(b.sum() - b, 1e-30))
+    return g, float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+
+
 def gain_db(noise_before: float, noise_after: float) -> float:
     """Output SQNR gained when the noise energy goes from ``noise_before`` to ``noise_after`` (same signal)."""
     if noise_after == noise_before:
@@ -330,21 +354,31 @@ def effects(folds: Sequence[Fold], candidates: Mapping[str, Sequence[str]],
     fold's plain run): the nodes upstream of the candidate, and any other whose grids, constants and inputs are
     the plain run's, take its values, which are the values they would compute (a node's result depends on nothing
     else), so the estimates are those of one full simulation per candidate, bit for bit. Held per fold: the plain
-    run's activations and one candidate's."""
+    run's activations and one candidate's. Each estimate's standard error is the jackknife over the samples of
+    all folds (``jackknife_gain_db``)."""
     base, noise = 0.0, {name: 0.0 for name in candidates}
+    base_samples: list[np.ndarray] = []
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in candidates}
     for f in folds:
         outputs = [t.name for t in f.graph.outputs]
         exact = resolve_grids(f.graph, with_precision(f.opts, [n.name for n in f.graph.nodes]))
         reference = on_output_grids(resimulate(f.graph, f.inputs, exact, f.constants).env, outputs, exact)
         grids = resolve_grids(f.graph, f.opts)
         plain = resimulate(f.graph, f.inputs, grids, f.constants)
-        base += noise_energy(reference, on_output_grids(plain.env, outputs, grids))
+        out = on_output_grids(plain.env, outputs, grids)
+        base += noise_energy(reference, out)
+        base_samples.append(sample_noise(reference, out))
         for name, nodes in candidates.items():
             grids = resolve_grids(f.graph, with_precision(f.opts, nodes, precision))
             run = resimulate(f.graph, f.inputs, grids, f.constants, previous=plain)
-            noise[name] += noise_energy(reference, on_output_grids(run.env, outputs, grids))
-    return sorted((Effect(name, tuple(nodes), gain_db(base, noise[name])) for name, nodes in candidates.items()),
-                  key=lambda e: -e.estimated_db)
+            out = on_output_grids(run.env, outputs, grids)
+            noise[name] += noise_energy(reference, out)
+            samples[name].append(sample_noise(reference, out))
+    every = np.concatenate(base_samples) if base_samples else np.zeros(0)
+    return sorted((Effect(name, tuple(nodes), gain_db(base, noise[name]),
+                          estimated_se_db=jackknife_gain_db(every, np.concatenate(samples[name]))[1]
+                          if base_samples else 0.0)
+                   for name, nodes in candidates.items()), key=lambda e: -e.estimated_db)
 
 
 def local_sqnr(graph: Graph, values: Mapping[str, np.ndarray], grids: Grids, constants: Constants) -> dict[str, float]:

@@ -79,16 +79,17 @@ def test_trained_models_learned_their_task(name: str, cases: dict[str, Case]) ->
 def test_keeping_the_top_ranked_layer_float_raises_held_out_sqnr(name: str, cases: dict[str, Case], tmp_path: Path,
                                                                  litert: Any, sqnr: Any) -> None:  # noqa: ANN401
     """--debug_layers ranks model layers by the output SQNR they cost (measured in LiteRT for the top ones, on
-    calibration samples, each half judged by a model calibrated on the other); keeping the first one float (its
-    --float_layers pattern) raises the SQNR on held-out data. Each model's top layer costs several dB (digits'
+    calibration samples, each quarter judged by a model calibrated on the other three); keeping the first one float
+    (its --float_layers pattern) raises the SQNR on held-out data. Each model's top layer costs several dB (digits'
     classifier head, the LSTM layer, the transformer's last layer norm, dwsep's logits layer), well above the few
     tenths by which held-out and calibration samples disagree, so the verdict does not hang on sample noise."""
     case = cases[name]
     r = keep_top_layer_float(lambda **kw: case.config(tmp_path, **kw), case.x, case.expected, litert, sqnr,
                              debug_samples=DEBUG_SAMPLES)
     top = r.top
-    print(f"{name}: top layer {top.name} ({len(top.ops)} ops, effect {top.effect.db:+.2f} dB measured on the "
-          f"{CALIBRATION // 2 * 2} held-back calibration samples of the folds); held-out SQNR {r.sqnr_before:.2f} -> "
+    print(f"{name}: top layer {top.name} ({len(top.ops)} ops, effect {top.effect.db:+.2f} dB, standard error "
+          f"{top.measured_se_db:.2f} dB, measured on the "
+          f"{CALIBRATION // 4 * 4} held-back calibration samples of the folds); held-out SQNR {r.sqnr_before:.2f} -> "
           f"{r.sqnr_after:.2f} dB with it float")
     assert r.kept == set(top.ops)
     assert top.effect.measured_db is not None and top.effect.measured_db > 0

@@ -57,10 +57,12 @@ def test_zoo_model(prepared: Prepared, tmp_path: Path) -> None:
             assert not missing, f"{zm.name} does not cover {name}'s {kind} {sorted(missing)}"
 
 
-# The ranking's representative samples (seed 1, the calibration seed): 4x the row's 16, so that each fold is
-# calibrated on 32 and measured in LiteRT on the other 32 (debug_layers.measured_inputs). On 16 samples the zoo's
-# EfficientNetB0 layers measured within their noise (+-0.1 dB held out, none resolvable): standard errors fall as
-# 1/sqrt(samples), and there block1a_dwconv measured +0.67 dB (standard error 0.36), +0.42 dB held out.
+# The ranking's representative samples (seed 1, the calibration seed): 4x the row's 16, so that each of the two
+# estimating folds is calibrated on 32 and simulated on 8 of the other 32, and each of the four measuring folds
+# (debug_layers.measurement_folds) is calibrated on 48 and measured in LiteRT on the other 16 (64 in all). On 16
+# samples the zoo's EfficientNetB0 layers measured within their noise (+-0.1 dB held out, none resolvable):
+# standard errors fall as 1/sqrt(samples), and on 64 block1a_dwconv measured +0.67 dB (standard error 0.36), +0.42
+# dB held out.
 RANKING_CALIBRATION = 64
 # --debug_samples for the ranking: 16 of them are simulated for the estimates, 8 by each of the two folds.
 DEBUG_SAMPLES = 16
@@ -74,12 +76,13 @@ RANKING_INPUTS = 256
 def test_zoo_top_ranked_layer_float_raises_held_out_sqnr(prepared: Prepared, tmp_path: Path, litert: Any,
                                                          sqnr: Any) -> None:  # noqa: ANN401
     """--debug_layers ranks the layers by effect (estimated, then measured in LiteRT for the top few, on
-    representative samples the model judging them was not calibrated on; the first must stand out as the best of
-    those measured); keeping the first one float (its
+    representative samples the models judging them were not calibrated on, four calibrations; the first must stand
+    out as the best of those measured, its standard error counting the spread between calibrations); keeping the
+    first one float (its
     --float_layers pattern) raises the output SQNR on held-out inputs. The margin is the gain's own sampling noise,
     its jackknife standard error over the held-out inputs (conversions and LiteRT are deterministic, so the draw of
     inputs is the only noise): the gain is more than one standard error above zero. Measured (docs/ranking.md):
-    efficientnet_b0 +0.42 dB (standard error 0.20; its INT8 model 4.05 dB), transformer +5.16 dB (0.63)."""
+    mobilenet conv1 +1.06 dB (standard error 0.14; its INT8 model 12.29 dB), transformer +5.21 dB (1.46)."""
     from converter.config import InferenceType
 
     p, zm = prepared, prepared.zm
