@@ -21,10 +21,11 @@ from tests.support.zoo_runner import Prepared, convert_row, prepare
 
 ROWS = [pytest.param(m, id=m.name) if m.default else
         pytest.param(m, id=m.name, marks=pytest.mark.slow(reason=m.why_slow)) for m in ZOO]
-# The ranking's default rows are text_cnn and transformer (~8 and ~35 s); the others simulate their model once per
-# layer (46 layers) or per op (223 unrolled ops), in two folds: 390 and 320 s on the shared machine.
-RANKING_SLOW = {"mbconv_blocks": "46 layers simulated in two folds (~390 s on the shared machine)",
-                "lstm": "its 223 unrolled ops simulated per layer and per op (~320 s on the shared machine)"}
+# The ranking's default rows are text_cnn and transformer (~17 and ~42 s of call); the others simulate their model
+# once per layer (46 layers) or per op (223 unrolled ops), in two folds, and measure up to 12 layers on 4
+# calibrations: 71 and 138 s of call on the shared machine (docs/ranking.md).
+RANKING_SLOW = {"mbconv_blocks": "46 layers simulated in two folds, up to 12 measured on 4 calibrations (~71 s)",
+                "lstm": "its 223 unrolled ops simulated per layer and per op (~138 s on the shared machine)"}
 RANKING_ROWS = [pytest.param(m, id=m.name, marks=pytest.mark.slow(reason=RANKING_SLOW[m.name]))
                 if m.name in RANKING_SLOW else r for m, r in zip(ZOO, ROWS, strict=True)]
 # Each row's top layer, gain and run time, measured one row at a time: docs/ranking.md.
