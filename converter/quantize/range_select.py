@@ -48,7 +48,7 @@ from .grids import resolve_grids
 from .params import activation_params
 from .quantizer import QuantizeOptions, quantize_graph
 from .rounding_inputs import gram_rider
-from .sensitivity import (dequantized_constants, evaluate, jackknife_gain_db as gain_db, on_grid,
+from .sensitivity import (dequantized_constants, evaluate, jackknife_gain_db as gain_db, on_grid, sample_noise,
                           samples_within_budget, simulate, sqnr_db, with_precision)
 
 SAMPLES = 256  # calibration samples simulated (all of a typical set: the outliers clipping drops are rare ones)
@@ -235,7 +235,7 @@ def measure_model(graph: Graph, opts: QuantizeOptions, worker: LiteRTWorker,
         signal = per_sample(expected)
         if isinstance(got, str):
             return signal, np.full_like(signal, np.inf)
-        return signal, per_sample([r - o.reshape(r.shape) for r, o in zip(expected, got, strict=True)])
+        return signal, sample_noise(expected, got)
 
     return energies
 

@@ -30,12 +30,10 @@ class TopLayerFloat:
         """The standard error of the held-out SQNR gain ``sqnr_after - sqnr_before`` as an estimate over the
         population the held-out inputs are drawn from (jackknife: the gain recomputed without each input in turn,
         first axis of ``expected``): how far the gain would move on another draw of held-out inputs."""
-        from converter.quantize.range_select import gain_db
+        from converter.quantize.sensitivity import jackknife_gain_db, sample_noise
 
-        ref = np.asarray(expected, np.float64)
-        e0 = ((ref - self.before.reshape(ref.shape)) ** 2).reshape(len(ref), -1).sum(1)
-        e1 = ((ref - self.after.reshape(ref.shape)) ** 2).reshape(len(ref), -1).sum(1)
-        return gain_db(e0, e1)[1]
+        ref = [np.asarray(expected, np.float64)]
+        return jackknife_gain_db(sample_noise(ref, [self.before]), sample_noise(ref, [self.after]))[1]
 
 
 def keep_top_layer_float(config: Callable[..., Any], x: np.ndarray, expected: np.ndarray, litert: Any,
