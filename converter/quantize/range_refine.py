@@ -44,7 +44,7 @@ import numpy as np
 from ..ir import Graph, QuantRange, RangeSource
 from .grids import Grids, resolve_grids
 from .quantizer import QuantizeOptions, quantize_graph
-from .sensitivity import (dequantized_constants, layers, noise_energy, on_output_grids, resimulate,
+from .sensitivity import (dequantized_constants, layers, on_output_grids, resimulate, sample_noise,
                           samples_within_budget, with_precision)
 
 FACTORS = (0.9, 0.8, 0.7, 0.6)  # a unit's candidate widths, as fractions of its current range
@@ -116,7 +116,7 @@ def rank(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray],
     outputs = [t.name for t in graph.outputs]
     expected = [reference.env[o] for o in outputs]
     base = resimulate(graph, inputs, grids, constants)
-    base_noise = noise_energy(expected, on_output_grids(base.env, outputs, grids))
+    base_noise = sample_noise(expected, on_output_grids(base.env, outputs, grids)).sum()
     reader = {(node.name, i): t.name for node in graph.nodes for i, t in enumerate(node.inputs) if t is not None}
     costs = []
     for unit, tensors in candidates.items():
@@ -125,7 +125,7 @@ def rank(graph: Graph, opts: QuantizeOptions, inputs: Sequence[np.ndarray],
         if len(freed.reads) == len(grids.reads):
             continue
         run = resimulate(graph, inputs, freed, constants, previous=base)
-        noise = noise_energy(expected, on_output_grids(run.env, outputs, grids))
+        noise = sample_noise(expected, on_output_grids(run.env, outputs, grids)).sum()
         if noise < base_noise:
             costs.append((unit, float(10 * np.log10(max(base_noise, 1e-30) / max(noise, 1e-30)))))
     return sorted(costs, key=lambda c: -c[1])

@@ -75,10 +75,10 @@ def on_grid(x: np.ndarray, p: QuantParams, dtype: type = np.float64) -> np.ndarr
 
 
 def sqnr_db(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> float:
-    """Output SQNR in dB over all outputs (inf when equal)."""
+    """Output SQNR in dB over all outputs (first axis: samples), the noise energy the sum of ``sample_noise``
+    (inf when equal)."""
     signal = sum(float(np.sum(np.asarray(r, np.float64) ** 2)) for r in reference)
-    noise = sum(float(np.sum((np.asarray(r, np.float64) - np.asarray(t, np.float64).reshape(np.shape(r))) ** 2))
-                for r, t in zip(reference, test, strict=True))
+    noise = float(sample_noise(reference, test).sum())
     return float("inf") if noise == 0 else float(10 * np.log10(max(signal, 1e-30) / noise))
 
 
@@ -308,14 +308,10 @@ class Fold:
     constants: Constants
 
 
-def noise_energy(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> float:
-    """Summed squared error of ``test`` against ``reference`` over all outputs."""
-    return sum(float(np.sum((np.asarray(r, np.float64) - np.asarray(t, np.float64).reshape(np.shape(r))) ** 2))
-               for r, t in zip(reference, test, strict=True))
-
-
 def sample_noise(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> np.ndarray:
-    """Each sample's (first axis) squared error of ``test`` against ``reference``, summed over all outputs."""
+    """Each sample's (first axis) squared error of ``test`` against ``reference``, summed over all outputs: its
+    noise energy. The noise energy of several samples is the sum of theirs (the one definition: every SQNR and
+    gain here is computed from these)."""
     return np.sum([((np.asarray(r, np.float64) - np.asarray(t, np.float64).reshape(np.shape(r))) ** 2)
                    .reshape(len(r), -1).sum(1) for r, t in zip(reference, test, strict=True)], axis=0)
 
@@ -337,27 +333,19 @@ def jackknife_gain_db(plain: np.ndarray, other: np.ndarray) -> tuple[float, floa
     return g, float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
 
 
-def gain_db(noise_before: float, noise_after: float) -> float:
-    """Output SQNR gained when the noise energy goes from ``noise_before`` to ``noise_after`` (same signal)."""
-    if noise_after == noise_before:
-        return 0.0
-    return float(10 * np.log10(max(noise_before, 1e-30) / max(noise_after, 1e-30)))
-
-
 def effects(folds: Sequence[Fold], candidates: Mapping[str, Sequence[str]],
             precision: LayerPrecision = FLOAT) -> list[Effect]:
     """For each candidate (name -> node names), the simulated output SQNR gained when those nodes alone run at
-    ``precision`` instead of each fold's plan, against the fold's float graph on its inputs, noise energies summed
-    over the folds; best first.
+    ``precision`` instead of each fold's plan, against the fold's float graph on its inputs, from each sample's
+    noise energy (``sample_noise``) over the samples of all folds: the gain and its jackknife standard error
+    (``jackknife_gain_db``); best first.
 
     Each candidate's simulation reruns only what the changed plan changes (``resimulate``'s ``previous``: the
     fold's plain run): the nodes upstream of the candidate, and any other whose grids, constants and inputs are
     the plain run's, take its values, which are the values they would compute (a node's result depends on nothing
     else), so the estimates are those of one full simulation per candidate, bit for bit. Held per fold: the plain
-    run's activations and one candidate's. Each estimate's standard error is the jackknife over the samples of
-    all folds (``jackknife_gain_db``)."""
-    base, noise = 0.0, {name: 0.0 for name in candidates}
-    base_samples: list[np.ndarray] = []
+    run's activations and one candidate's."""
+    base: list[np.ndarray] = []
     samples: dict[str, list[np.ndarray]] = {name: [] for name in candidates}
     for f in folds:
         outputs = [t.name for t in f.graph.outputs]
@@ -365,20 +353,19 @@ def effects(folds: Sequence[Fold], candidates: Mapping[str, Sequence[str]],
         reference = on_output_grids(resimulate(f.graph, f.inputs, exact, f.constants).env, outputs, exact)
         grids = resolve_grids(f.graph, f.opts)
         plain = resimulate(f.graph, f.inputs, grids, f.constants)
-        out = on_output_grids(plain.env, outputs, grids)
-        base += noise_energy(reference, out)
-        base_samples.append(sample_noise(reference, out))
+        base.append(sample_noise(reference, on_output_grids(plain.env, outputs, grids)))
         for name, nodes in candidates.items():
             grids = resolve_grids(f.graph, with_precision(f.opts, nodes, precision))
             run = resimulate(f.graph, f.inputs, grids, f.constants, previous=plain)
-            out = on_output_grids(run.env, outputs, grids)
-            noise[name] += noise_energy(reference, out)
-            samples[name].append(sample_noise(reference, out))
-    every = np.concatenate(base_samples) if base_samples else np.zeros(0)
-    return sorted((Effect(name, tuple(nodes), gain_db(base, noise[name]),
-                          estimated_se_db=jackknife_gain_db(every, np.concatenate(samples[name]))[1]
-                          if base_samples else 0.0)
-                   for name, nodes in candidates.items()), key=lambda e: -e.estimated_db)
+            samples[name].append(sample_noise(reference, on_output_grids(run.env, outputs, grids)))
+
+    def effect(name: str, nodes: Sequence[str]) -> Effect:
+        if not folds:
+            return Effect(name, tuple(nodes), 0.0)
+        db, se = jackknife_gain_db(np.concatenate(base), np.concatenate(samples[name]))
+        return Effect(name, tuple(nodes), db, estimated_se_db=se)
+
+    return sorted((effect(name, nodes) for name, nodes in candidates.items()), key=lambda e: -e.estimated_db)
 
 
 def local_sqnr(graph: Graph, values: Mapping[str, np.ndarray], grids: Grids, constants: Constants) -> dict[str, float]:

@@ -1,5 +1,6 @@
 """The simulated effect estimates (converter/quantize/sensitivity.py ``effects``) against their definition: one
-full simulation of the integer model per candidate plan, noise energies summed over the folds."""
+full simulation of the integer model per candidate plan, each sample's noise energy (``sample_noise``) over the
+samples of all folds."""
 
 from __future__ import annotations
 
@@ -54,16 +55,18 @@ def _folds() -> list[Fold]:
 
 
 def _by_definition(folds: Sequence[Fold], candidates: Mapping[str, Sequence[str]]) -> list[Effect]:
-    """Each candidate's gain from full simulations only (``simulate``: no run reused)."""
-    def noise(f: Fold, nodes: Sequence[str]) -> float:
-        out = sensitivity.simulate(f.graph, f.inputs, resolve_grids(f.graph, with_precision(f.opts, nodes)),
-                                   f.constants)
-        return sensitivity.noise_energy(reference[id(f)], list(out.values()))
+    """Each candidate's gain and its standard error from full simulations only (``simulate``: no run reused): each
+    sample's noise energy over the samples of all folds, ``jackknife_gain_db``."""
+    def noise(nodes: Sequence[str]) -> np.ndarray:
+        return np.concatenate([sensitivity.sample_noise(reference[id(f)], list(sensitivity.simulate(
+            f.graph, f.inputs, resolve_grids(f.graph, with_precision(f.opts, nodes)), f.constants).values()))
+            for f in folds])
 
     reference = {id(f): list(sensitivity.simulate(f.graph, f.inputs, resolve_grids(f.graph, with_precision(
         f.opts, [n.name for n in f.graph.nodes])), f.constants).values()) for f in folds}
-    base = sum(noise(f, []) for f in folds)
-    return sorted((Effect(name, tuple(nodes), sensitivity.gain_db(base, sum(noise(f, nodes) for f in folds)))
+    base = noise([])
+    gains = {name: sensitivity.jackknife_gain_db(base, noise(nodes)) for name, nodes in candidates.items()}
+    return sorted((Effect(name, tuple(nodes), gains[name][0], estimated_se_db=gains[name][1])
                    for name, nodes in candidates.items()), key=lambda e: -e.estimated_db)
 
 
@@ -91,7 +94,8 @@ def test_effects_equal_one_full_simulation_per_candidate(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(sensitivity, "evaluate", counted)
     got = effects(folds, candidates)
-    assert [(e.name, e.nodes, e.estimated_db) for e in got] == [(e.name, e.nodes, e.estimated_db) for e in expected]
+    assert [(e.name, e.nodes, e.estimated_db, e.estimated_se_db) for e in got] == \
+        [(e.name, e.nodes, e.estimated_db, e.estimated_se_db) for e in expected]
     assert sum(e.estimated_db > 0 for e in got) >= 3  # the estimates are not all zero
     reruns = sum(len(nodes) - nodes.index(members[0]) for name, members in candidates.items()
                  if name not in (pool, flatten))
