@@ -4,6 +4,7 @@ IR op, batched. Used for constant folding, pass tests, calibration and float-vs-
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -13,6 +14,37 @@ import numpy as np
 from ..ir import Graph, Node, Tensor
 from ..tf_runtime import tensorflow
 from .registry import reference_for
+
+
+class Derived:
+    """Values derived from objects that do not change while they live (a graph constant's array, the eager tensor
+    made of it), each computed once per object and kind and found by the object's identity while it lives: the
+    simulations of ``quantize/sensitivity.py`` (one per candidate layer) run the same weights again and again, and
+    converting them to tensors, or a reference's transposing them, cost more than some of the ops."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[int, str], tuple[weakref.ref[Any], Any]] = {}
+
+    def get(self, obj: Any, kind: str, make: Callable[[Any], Any]) -> Any:  # noqa: ANN401
+        key = (id(obj), kind)
+        held = self._held.get(key)
+        if held is not None and held[0]() is obj:
+            return held[1]
+        value = make(obj)
+        try:
+            self._held[key] = (weakref.ref(obj, lambda _: self._held.pop(key, None)), value)
+        except TypeError:  # not weakly referable: not kept
+            pass
+        return value
+
+
+_DERIVED = Derived()
+
+
+def derived(obj: Any, kind: str, make: Callable[[Any], Any]) -> Any:  # noqa: ANN401
+    """``make(obj)``, kept while ``obj`` lives (``Derived``); inside a tf.function being traced made anew (its
+    tensors belong to that graph)."""
+    return _DERIVED.get(obj, kind, make) if tensorflow().executing_eagerly() else make(obj)
 
 
 # The place of each random op in its stream (node id -> int64 variable), for the compiled function being traced.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,40 +81,21 @@ def sqnr_db(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> floa
     return float("inf") if noise == 0 else float(10 * np.log10(max(signal, 1e-30) / noise))
 
 
-class _ConstantTensors:
-    """Constant arguments as TensorFlow tensors (float ones as float32), converted once per array while it lives:
-    a simulation per candidate layer runs the same weights again and again, and converting them cost more than
-    some of the ops (``effects`` on the zoo's NASNetMobile)."""
+def _as_tensor(a: np.ndarray) -> Any:  # noqa: ANN401
+    """A constant argument as a TensorFlow tensor (a float one as float32)."""
+    from ..tf_runtime import tensorflow  # noqa: PLC0415
 
-    def __init__(self) -> None:
-        self._tensors: dict[int, tuple[weakref.ref[np.ndarray], Any]] = {}
-
-    def tensor(self, a: np.ndarray) -> Any:  # noqa: ANN401
-        from ..tf_runtime import tensorflow  # noqa: PLC0415
-
-        held = self._tensors.get(id(a))
-        if held is not None and held[0]() is a:
-            return held[1]
-        value = tensorflow().convert_to_tensor(a.astype(np.float32, copy=False) if a.dtype.kind == "f" else a)
-        key = id(a)
-        try:
-            self._tensors[key] = (weakref.ref(a, lambda _: self._tensors.pop(key, None)), value)
-        except TypeError:  # not an ndarray: not kept
-            pass
-        return value
-
-
-_CONSTANTS = _ConstantTensors()
+    return tensorflow().convert_to_tensor(a.astype(np.float32, copy=False) if a.dtype.kind == "f" else a)
 
 
 def evaluate(node: Node, args: Sequence[np.ndarray | None], samples: int | None = None) -> list[np.ndarray]:
     """``node`` on samples: each activation argument is [samples, *IR shape], as are the results (one eager call,
     or one per sample when the op bakes in batch 1). The node reads at least one activation, or is a random op
     (``samples`` of them: each sample draws anew, as each LiteRT invocation does, in one stream from its start)."""
-    from ..frontend.reference import evaluate_node, keeps_batch, new_draws  # noqa: PLC0415 (TensorFlow)
+    from ..frontend.reference import derived, evaluate_node, keeps_batch, new_draws  # noqa: PLC0415 (TensorFlow)
 
     acts = [i for i, t in enumerate(node.inputs) if t is not None and not t.is_const]
-    args = [_CONSTANTS.tensor(a) if i not in acts and a is not None and not node.stateful
+    args = [derived(a, "tensor", _as_tensor) if i not in acts and a is not None and not node.stateful
             else a.astype(np.float32, copy=False) if a is not None and a.dtype.kind == "f" else a
             for i, a in enumerate(args)]
     n = args[acts[0]].shape[0] if acts else samples  # type: ignore[union-attr]

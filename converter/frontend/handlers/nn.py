@@ -39,6 +39,7 @@ from ...ir.attrs import (
 )
 from ...tf_runtime import tensorflow
 from ..context import ImportContext
+from ..reference import derived
 from ..registry import reference, tf_op
 from .common import apply_activation, batch_shape, int32_operand, nhwc_only, padding, spatial
 from .normalization import lower_batch_norm
@@ -181,11 +182,16 @@ def _tf() -> Any:  # noqa: ANN401
     return tensorflow()
 
 
+def _transposed(w: Any, perm: tuple[int, ...]) -> Any:  # noqa: ANN401
+    """``w`` (a filter) transposed by ``perm``, once per constant (``reference.derived``)."""
+    return derived(w, f"transpose{perm}", lambda v: _tf().transpose(v, perm))
+
+
 @reference("conv_2d")
 def ref_conv2d(node: Node, x: Any, w: Any, b: Any) -> list[Any]:  # noqa: ANN401
     tf = _tf()
     a: Conv2DAttrs = node.attrs  # type: ignore[assignment]
-    y = tf.nn.conv2d(x, tf.transpose(w, (1, 2, 3, 0)), strides=(1, *a.stride, 1), padding=a.padding.value,
+    y = tf.nn.conv2d(x, _transposed(w, (1, 2, 3, 0)), strides=(1, *a.stride, 1), padding=a.padding.value,
                      dilations=(1, *a.dilation, 1))
     if b is not None:
         y = y + b
@@ -198,7 +204,8 @@ def ref_depthwise(node: Node, x: Any, w: Any, b: Any) -> list[Any]:  # noqa: ANN
     a: DepthwiseConv2DAttrs = node.attrs  # type: ignore[assignment]
     _, h, wd, cm = node.input(1).shape
     cin = node.input(0).shape[-1]
-    f = tf.reshape(w, (h, wd, cin, cm // cin))
+    shape = (h, wd, cin, cm // cin)
+    f = derived(w, f"reshape{shape}", lambda v: tf.reshape(v, shape))
     y = tf.nn.depthwise_conv2d(x, f, strides=(1, *a.stride, 1), padding=a.padding.value, dilations=a.dilation)
     if b is not None:
         y = y + b
@@ -210,7 +217,7 @@ def ref_transpose_conv(node: Node, shape: Any, w: Any, x: Any, b: Any = None) ->
     tf = _tf()
     a: TransposeConvAttrs = node.attrs  # type: ignore[assignment]
     out_shape = tf.concat([tf.shape(x)[:1], tf.cast(shape[1:], tf.int32)], axis=0)
-    y = tf.nn.conv2d_transpose(x, tf.transpose(w, (1, 2, 0, 3)), out_shape, strides=(1, *a.stride, 1),
+    y = tf.nn.conv2d_transpose(x, _transposed(w, (1, 2, 0, 3)), out_shape, strides=(1, *a.stride, 1),
                                padding=a.padding.value)
     if b is not None:
         y = y + b
