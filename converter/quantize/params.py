@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..errors import QuantizationError
@@ -17,12 +19,21 @@ def activation_params(r: QuantRange, dtype: np.dtype) -> QuantParams:
     """Asymmetric per-tensor parameters for an activation range: the range nudged onto the 8-bit grid (FakeQuant's
     rule, which TOCO and TF's converter apply to fake-quant ranges of any num_bits, with its narrow_range);
     int8 uses the uint8 zero point - 128. int16 is symmetric (``int16_params``). Scales stay float64 until
-    written, so biases derive from exact products."""
-    lo, hi = min(r.min), max(r.max)
+    written, so biases derive from exact products. Computed once per range (its values by their bits: -0.0 is
+    not 0.0 here) and type: ``quantize.grids.resolve_grids`` assigns every activation again for each precision
+    plan it is asked about, and the nudge was most of its time."""
+    return _activation_params(tuple(float(v).hex() for v in r.min), tuple(float(v).hex() for v in r.max),
+                              r.fake_quant, r.narrow_range, np.dtype(dtype))
+
+
+@lru_cache(maxsize=1 << 14)
+def _activation_params(mins: tuple[str, ...], maxs: tuple[str, ...], fake_quant: bool, narrow_range: bool,
+                       dtype: np.dtype) -> QuantParams:
+    lo, hi = min(float.fromhex(v) for v in mins), max(float.fromhex(v) for v in maxs)
     if np.dtype(dtype) == INT16:
         return int16_params(lo, hi)
-    if r.fake_quant:
-        n = nudge(np.array(lo), np.array(hi), 8, r.narrow_range)
+    if fake_quant:
+        n = nudge(np.array(lo), np.array(hi), 8, narrow_range)
     else:
         n = nudge(np.array(min(lo, 0.0)), np.array(max(hi, 0.0)), 8, False)
     zp = int(n.zero_point) + _SHIFT[np.dtype(dtype)]
