@@ -176,8 +176,8 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
               help="float16 weights. With --inference_type=FLOAT.")
 @click.option("--debug_layers", is_flag=True,
               help="Per-layer report on representative data: layers ranked by the output SQNR gained when kept float "
-                   "(estimated; measured for the top 3, and more until one gains), each op's local and cumulative "
-                   "error.")
+                   "(estimated; measured in LiteRT for the output layers and the top few, and more until one stands "
+                   "out of its noise), each op's local and cumulative error.")
 @click.option("--debug_samples", type=click.IntRange(min=1), default=8, show_default=True,
               help="Representative samples --debug_layers simulates its estimates on (its LiteRT measurements "
                    "run on up to 128 held-back ones per fold).")
