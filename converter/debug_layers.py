@@ -314,7 +314,10 @@ def rank_layers(estimated: Sequence[Effect], measured: Mapping[str, Measured]) -
     error, went before its classifier head, +1.50 dB: keeping the head float gains 6.7 dB held out, the conv 0.6
     dB.) Where none stands out, the largest gain measured is the winner's curse at its worst: on the zoo's
     DenseNet121 (256 calibration samples, 12 measured) conv2_block1_concat measured +0.25 dB (standard error 0.12,
-    2.1 of them) and gains +0.07 (0.13) held out."""
+    2.1 of them) and gains +0.07 (0.13) held out. The ratio is no safe choice either: the best of 12 by it is as
+    cursed, and there DenseNet121's conv5_block13_2_conv (+0.031 measured, standard error 0.014) gains +0.014
+    (0.016) held out, NASNetMobile's separable_conv_1_normal_left5_12 (+0.02, 0.01) +0.004 (0.011): where nothing
+    stands out, nothing measured says which layer gains (docs/ranking.md)."""
     def key(e: Effect) -> tuple[int, float]:
         m = measured.get(e.name)
         if m is None:
