@@ -243,7 +243,7 @@ class Measured:
     @property
     def z(self) -> float:
         """The gain in standard errors: it stands out as the best of k when above ``bar(k)``."""
-        return self.db / self.se_db if self.se_db > 0 else np.copysign(np.inf, self.db)
+        return self.db / self.se_db if self.se_db > 0 else float(np.sign(self.db)) * np.inf if self.db else 0.0
 
     def stands_out(self, k: int) -> bool:
         """The gain stands out of its noise as the best of ``k`` measured: more than ``bar(k)`` standard errors

@@ -23,9 +23,9 @@ ROWS = [pytest.param(m, id=m.name) if m.default else
         pytest.param(m, id=m.name, marks=pytest.mark.slow(reason=m.why_slow)) for m in ZOO]
 # The ranking's default rows are text_cnn and transformer (~17 and ~42 s of call); the others simulate their model
 # once per layer (46 layers) or per op (223 unrolled ops), in two folds, and measure up to 12 layers on 4
-# calibrations: 71 and 138 s of call on the shared machine (docs/ranking.md).
-RANKING_SLOW = {"mbconv_blocks": "46 layers simulated in two folds, up to 12 measured on 4 calibrations (~71 s)",
-                "lstm": "its 223 unrolled ops simulated per layer and per op (~138 s on the shared machine)"}
+# calibrations: 62 and 108 s of call on the shared machine (docs/ranking.md).
+RANKING_SLOW = {"mbconv_blocks": "46 layers simulated in two folds, up to 12 measured on 4 calibrations (~62 s)",
+                "lstm": "its 223 unrolled ops simulated per layer and per op (~108 s on the shared machine)"}
 RANKING_ROWS = [pytest.param(m, id=m.name, marks=pytest.mark.slow(reason=RANKING_SLOW[m.name]))
                 if m.name in RANKING_SLOW else r for m, r in zip(ZOO, ROWS, strict=True)]
 # Each row's top layer, gain and run time, measured one row at a time: docs/ranking.md.
@@ -77,14 +77,14 @@ RANKING_INPUTS = 256
 @pytest.mark.parametrize("prepared", RANKING_ROWS, indirect=True)
 def test_zoo_top_ranked_layer_float_raises_held_out_sqnr(prepared: Prepared, tmp_path: Path, litert: Any,
                                                          sqnr: Any) -> None:  # noqa: ANN401
-    """--debug_layers ranks the layers by effect (estimated, then measured in LiteRT for the top few, on
-    representative samples the models judging them were not calibrated on, four calibrations; the first must stand
-    out as the best of those measured, its standard error counting the spread between calibrations); keeping the
-    first one float (its
-    --float_layers pattern) raises the output SQNR on held-out inputs. The margin is the gain's own sampling noise,
-    its jackknife standard error over the held-out inputs (conversions and LiteRT are deterministic, so the draw of
-    inputs is the only noise): the gain is more than one standard error above zero. Measured (docs/ranking.md):
-    mobilenet conv1 +1.06 dB (standard error 0.14; its INT8 model 12.29 dB), transformer +5.21 dB (1.46)."""
+    """--debug_layers ranks the layers by effect (estimated, then measured in LiteRT for the output layers and a
+    few more, on representative samples the models judging them were not calibrated on, four calibrations; those
+    that stand out as the best of those measured first, their standard error counting the spread between
+    calibrations); keeping the first one float (its --float_layers pattern) raises the output SQNR on held-out
+    inputs. The margin is the gain's own sampling noise, its jackknife standard error over the held-out inputs
+    (conversions and LiteRT are deterministic, so the draw of inputs is the only noise): the gain is more than one
+    standard error above zero. Measured (docs/ranking.md): mobilenet conv1 +0.96 dB (standard error 0.16; its INT8
+    model 12.27 dB), text_cnn dense_1 +22.53 dB (0.26)."""
     from converter.config import InferenceType
 
     p, zm = prepared, prepared.zm
