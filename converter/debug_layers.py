@@ -321,7 +321,7 @@ def rank_layers(estimated: Sequence[Effect], measured: Mapping[str, Measured],
     (0.26), the trained depthwise-separable CNN's logits +5.69 (4.11) -> +2.36 (0.23); losses carry as losses
     (EfficientNetB0's predictions -0.055 -> -0.025 (0.021), the trained transformer's dense_3 -0.175 -> -0.164
     (0.026)). One standard error is the margin the gain must clear to count (the margin of the check held out):
-    within it the sign says nothing (mbconv_blocks' dense_4 +0.008 (0.017) -> +0.007 (0.022)). An inner layer's
+    within it the sign says nothing (mbconv_blocks' dense head +0.008 (0.017) -> +0.007 (0.022)). An inner layer's
     small gain is mostly that redraw, and does not carry: the gains surest by gain over standard error, DenseNet121's
     conv5_block13_2_conv +0.031 (0.014) and NASNetMobile's separable_conv_1_normal_left5_12 +0.022 (0.012), gain
     +0.014 (0.016) and +0.004 (0.011) held out, EfficientNetB0's block6d_project_conv +0.007 (0.015) -0.054 (0.015).

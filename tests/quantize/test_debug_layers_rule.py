@@ -88,7 +88,7 @@ def test_ranking_where_none_stands_out_puts_an_output_layers_sure_gain_first_the
     assert ranked == ["classifier", "concat", "sure", "early", "estimated", "lost"]
     # with no output layer among them: the inner gains by size, the largest first
     assert [e.name for e in rank_layers(estimated, measured)][:4] == ["concat", "classifier", "sure", "early"]
-    # an output layer's gain within one standard error (mbconv_blocks' dense_4: +0.008 (0.017), +0.007 (0.022) held
+    # an output layer's gain within one standard error (mbconv_blocks' dense head: +0.008 (0.017), +0.007 (0.022) held
     # out) ranks with the other gains, by size
     within = {**measured, "classifier": Measured(0.040, 0.041, ())}
     assert [e.name for e in rank_layers(estimated, within, outputs={"classifier"})][:4] == \
