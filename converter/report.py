@@ -69,6 +69,7 @@ def _debug(d: DebugReport) -> dict[str, Any]:
         "sqnr_db": _finite(d.sqnr_db),
         "layers": [{"rank": r.rank, "layer": r.name, "float_layers": r.pattern, "ops": list(r.ops),
                     "effect_db": _finite(r.effect.db), "effect_estimated_db": _finite(r.effect.estimated_db),
+                    "effect_estimated_se_db": _finite(r.effect.estimated_se_db),
                     "effect_measured_db": None if r.effect.measured_db is None else _finite(r.effect.measured_db),
                     "effect_measured_se_db": None if r.measured_se_db is None else _finite(r.measured_se_db)}
                    for r in d.layers],

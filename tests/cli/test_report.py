@@ -64,6 +64,8 @@ def test_report_json_validates_and_matches_the_model(digits: tuple[Path, Path, A
     gains = [m for m in measured if m > 0]
     assert measured[:len(gains)] == gains and debug["layers"][0]["effect_measured_db"] == measured[0]  # gains first
     assert all(r["effect_measured_se_db"] is not None for r in debug["layers"] if r["effect_measured_db"] is not None)
+    assert all(r["effect_estimated_se_db"] >= 0 for r in debug["layers"])  # jackknife over the samples simulated
+    assert any(r["effect_estimated_se_db"] > 0 for r in debug["layers"])
     ops = {o["node"]: o for o in debug["ops"]}
     assert {o["op"] for o in ops.values()} >= {"conv_2d", "depthwise_conv_2d", "fully_connected", "softmax"}
     assert sorted(n for r in debug["layers"] for n in r["ops"]) == sorted(ops)  # every quantized op, in one layer
