@@ -174,14 +174,14 @@ def float_values(graph: Graph, inputs: Sequence[np.ndarray]) -> dict[str, np.nda
     return out
 
 
-def _parts(data: Dataset, parts: int) -> list[Dataset]:
-    """The first ``FOLD_SAMPLES`` samples of ``data`` in ``min(parts, samples)`` contiguous parts of equal size
-    (the remainder left out), each still read batch by batch; [] with fewer than two samples."""
+def _parts(data: Dataset, parts: int) -> list[np.ndarray]:
+    """The indices of the first ``FOLD_SAMPLES`` samples of ``data`` in ``min(parts, samples)`` contiguous parts of
+    equal size (the remainder left out); [] with fewer than two samples."""
     parts = min(parts, data.num_samples, FOLD_SAMPLES)
     if parts < 2:
         return []
     size = min(data.num_samples, FOLD_SAMPLES) // parts
-    return [data.select(np.arange(k * size, (k + 1) * size)) for k in range(parts)]
+    return [np.arange(k * size, (k + 1) * size) for k in range(parts)]
 
 
 def held_out_folds(float_graph: Graph, opts: QuantizeOptions, data: Dataset, samples: int, parts: int = 2,
@@ -197,14 +197,12 @@ def held_out_folds(float_graph: Graph, opts: QuantizeOptions, data: Dataset, sam
     out = []
     for k in range(len(split)):
         judged = (k + 1) % len(split)
-        size = split[0].num_samples
-        fit = data.select(np.concatenate([np.arange(j * size, (j + 1) * size) for j in range(len(split))
-                                          if j != judged]))
+        fit = data.select(np.concatenate([part for j, part in enumerate(split) if j != judged]))
         g = float_graph.copy()
         cal = calibrate(g, fit, CalibrationMethod.MINMAX, means_for=tuple(opts.activation_means))
         o = replace(opts, activation_means=cal.channel_means if opts.activation_means else opts.activation_means,
                     internal_ranges=cal.internal_ranges)
-        out.append(_fold(g, o, split[judged].head(max(1, samples // len(split))), simulated))
+        out.append(_fold(g, o, data.select(split[judged]).head(max(1, samples // len(split))), simulated))
     return out
 
 
