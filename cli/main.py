@@ -180,7 +180,7 @@ Exit codes: 0 ok, 1 conversion error, 2 usage error, 130 interrupted (SIGINT), 1
                    "out of its noise), each op's local and cumulative error.")
 @click.option("--debug_samples", type=click.IntRange(min=1), default=8, show_default=True,
               help="Representative samples --debug_layers simulates its estimates on (its LiteRT measurements "
-                   "run on up to 128 held-back ones per fold).")
+                   "run on up to 64 held-back ones in each of four calibrations).")
 @click.option("--dump_graphviz_dir", "--dump_graphviz", "dump_graphviz_dir", type=click.Path(path_type=Path),
               help="Write the graph as DOT files (imported, after passes, quantized) into this directory.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path),

@@ -247,11 +247,10 @@ class Measured:
 
 def measurement_order(estimated: Sequence[Effect], outputs: Collection[str] = ()) -> list[Effect]:
     """The order layers are measured in: first the layers that write a model output (``outputs``: often the surest
-    gain), then
-    alternately by the top of each estimate's interval, e + ``bar(n)`` se over the n estimated (the largest effect
-    there may be), and by its bottom, e - ``bar(n)`` se (the surest gain), each layer once; not a layer whose
-    simulated effect is 0 on every sample (padding, max pooling: their ops change no value when float), which
-    would stand first by its bottom, 0 (module docstring)."""
+    gain), then alternately by the top of each estimate's interval, e + ``bar(n)`` se over the n estimated (the
+    largest effect there may be), and by its bottom, e - ``bar(n)`` se (the surest gain), each layer once; not a
+    layer whose simulated effect is 0 on every sample (padding, max pooling: their ops change no value when float),
+    which would stand first by its bottom, 0 (module docstring)."""
     c = bar(len(estimated))
     changing = [e for e in estimated if e.estimated_db != 0 or e.estimated_se_db != 0]
     top = sorted(changing, key=lambda e: -(e.estimated_db + c * e.estimated_se_db))
